@@ -1,0 +1,19 @@
+#include "cli/commands.h"
+
+#include <fmt/format.h>
+
+#include <cstdio>
+
+namespace apex::cli {
+
+int fail(const std::string& message) {
+  std::fprintf(stderr, "apex: %s\n", message.c_str());
+  return 1;
+}
+
+std::vector<Command> all_commands() {
+  std::vector<Command> out;
+  return out;
+}
+
+}  // namespace apex::cli

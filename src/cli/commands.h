@@ -1,0 +1,25 @@
+// Registry of CLI subcommands. A subcommand file defines a make_<name>()
+// returning a Command; all_commands() in commands.cpp lists them.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <vector>
+
+namespace apex::cli {
+
+struct Command {
+  CLI::App* sub = nullptr;
+  // Adds the subcommand and its flags to the app (stores the pointer in sub).
+  std::function<void(CLI::App&)> setup;
+  // Runs after parsing; returns the process exit code.
+  std::function<int()> run;
+};
+
+std::vector<Command> all_commands();
+
+// Prints "apex: <message>" on one line to stderr and returns exit code 1.
+int fail(const std::string& message);
+
+}  // namespace apex::cli

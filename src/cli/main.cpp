@@ -1,0 +1,27 @@
+// apex command line: each subcommand parses its flags, calls one library
+// function and prints human text or --json. Subcommands register themselves
+// in commands.h.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "apex: MoE-aware mixed-precision quantization of GGUF models (APEX).\n"
+      "Every tensor gets its own llama.cpp quantization type by role and layer;\n"
+      "files load in stock llama.cpp."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", APEX_VERSION);
+  std::vector<apex::cli::Command> commands = apex::cli::all_commands();
+  for (auto& c : commands) c.setup(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  for (auto& c : commands) {
+    if (c.sub != nullptr && c.sub->parsed()) return c.run();
+  }
+  return 1;
+}

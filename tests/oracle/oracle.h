@@ -1,0 +1,107 @@
+// The llama.cpp oracle: prebuilt libggml-base / libllama from the npm package
+// @node-llama-cpp/linux-x64@3.22.1, loaded with dlopen and declared here by
+// hand (struct layouts checked against that build; see ../shared/ORACLE.md).
+// Tests and benchmarks compare apex against it; apex itself never links it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace apex::oracle {
+
+// Directory with the oracle's shared libraries (APEX_ORACLE_DIR or the
+// environment variable of the same name).
+std::string library_dir();
+// True when the libraries are present; tests skip with a message otherwise
+// only when APEX_ALLOW_NO_ORACLE=1 (scripts/test.sh always installs them).
+bool available();
+
+// ---- libggml-base ---------------------------------------------------------
+struct GgmlTypeTraits {  // ggml_type_traits of this build
+  const char* type_name;
+  int64_t blck_size;
+  int64_t blck_size_interleave;
+  size_t type_size;
+  bool is_quantized;
+  void (*to_float)(const void* x, float* y, int64_t k);
+  void (*from_float_ref)(const float* x, void* y, int64_t k);
+};
+
+// ggml_quantize_chunk(type, src, dst, start, nrows, n_per_row, imatrix).
+size_t quantize_chunk(int type, const float* src, void* dst, int64_t start, int64_t nrows,
+                      int64_t n_per_row, const float* imatrix);
+const GgmlTypeTraits* type_traits(int type);
+bool quantize_requires_imatrix(int type);
+// Dequantize with the oracle's to_float.
+void to_float(int type, const void* src, float* dst, int64_t n);
+// ggml_validate_row_data(type, data, nbytes)
+bool validate_row_data(int type, const void* data, size_t nbytes);
+
+// The oracle's own GGUF API, to prove our reader/writer against it.
+void* gguf_api(const char* symbol);  // dlsym in libggml-base; aborts if missing
+
+// ---- libllama -------------------------------------------------------------
+struct TensorTypeOverride {  // llama_model_tensor_override
+  const char* pattern;
+  int32_t type;
+};
+struct ImatrixEntry {  // llama_model_imatrix_data
+  const char* name;
+  const float* data;
+  size_t size;
+};
+struct KvOverride {  // llama_model_kv_override (tag: 0 int, 1 float, 2 bool, 3 str)
+  int32_t tag;
+  char key[128];
+  union {
+    int64_t val_i64;
+    double val_f64;
+    bool val_bool;
+    char val_str[128];
+  };
+};
+static_assert(sizeof(KvOverride) == 264);
+
+struct QuantizeParams {  // llama_model_quantize_params (64 bytes in this build)
+  int32_t nthread;
+  int32_t ftype;
+  int32_t output_tensor_type;    // ggml type, 43 (COUNT) = default
+  int32_t token_embedding_type;  // ggml type, 43 (COUNT) = default
+  bool allow_requantize;
+  bool quantize_output_tensor;
+  bool only_copy;
+  bool pure;
+  bool keep_split;
+  bool dry_run;
+  const ImatrixEntry* imatrix;
+  const KvOverride* kv_overrides;
+  const TensorTypeOverride* tt_overrides;
+  const int32_t* prune_layers;
+  size_t max_buf_size;
+};
+static_assert(sizeof(QuantizeParams) == 64);
+
+QuantizeParams default_quantize_params();
+// llama_model_quantize; returns 0 on success. Its log goes to stderr only when
+// APEX_ORACLE_VERBOSE=1.
+uint32_t model_quantize(const std::string& in, const std::string& out, const QuantizeParams& p);
+
+// Loads a model on the CPU, evaluates `tokens` in one sequence (batches of up
+// to n_batch) and returns the logits of every position, n_vocab per row.
+// Returns false (with `error` set) when the model does not load or decode.
+struct LogitsResult {
+  bool ok = false;
+  std::string error;
+  int32_t n_vocab = 0;
+  std::vector<float> logits;  // [n_tokens][n_vocab]
+};
+LogitsResult eval_logits(const std::string& model_path, const std::vector<int32_t>& tokens,
+                         int n_threads = 2, int n_ctx = 0);
+
+// Tokenizes with the model's vocabulary (vocab_only load).
+bool tokenize(const std::string& model_path, const std::string& text, bool add_special,
+              bool parse_special, std::vector<int32_t>& out);
+
+}  // namespace apex::oracle
