@@ -12,49 +12,52 @@ namespace apex::quant {
 namespace {
 
 // Shorthand for a row whose format apex implements.
-#define APEX_IMPL(t) quantize_##t, quantize_##t##_ref, dequantize_##t
+#define APEX_IMPL(t) quantize_##t, quantize_##t##_ref, dequantize_##t, validate_##t
+// A row whose format is not implemented yet.
+#define APEX_NONE nullptr, nullptr, nullptr, nullptr
 
 // Block layouts are fixed by ggml (ggml-common.h); the byte counts below are
 // the sizes of its block structs. Ids are the wire format (type_id.h).
 constexpr TypeTraits kTypes[] = {
     //  id             name       block bytes  quant  imatrix  functions
-    {TypeId::F32,     "F32",     1,   4,   false, false, APEX_IMPL(f32)},
-    {TypeId::F16,     "F16",     1,   2,   false, false, APEX_IMPL(f16)},
-    {TypeId::Q4_0,    "Q4_0",    32,  18,  true,  false, APEX_IMPL(q4_0)},
-    {TypeId::Q4_1,    "Q4_1",    32,  20,  true,  false, APEX_IMPL(q4_1)},
-    {TypeId::Q5_0,    "Q5_0",    32,  22,  true,  false, APEX_IMPL(q5_0)},
-    {TypeId::Q5_1,    "Q5_1",    32,  24,  true,  false, APEX_IMPL(q5_1)},
-    {TypeId::Q8_0,    "Q8_0",    32,  34,  true,  false, APEX_IMPL(q8_0)},
-    {TypeId::Q8_1,    "Q8_1",    32,  36,  true,  false, nullptr, nullptr, nullptr},
-    {TypeId::Q2_K,    "Q2_K",    256, 84,  true,  false, APEX_IMPL(q2_k)},
-    {TypeId::Q3_K,    "Q3_K",    256, 110, true,  false, APEX_IMPL(q3_k)},
-    {TypeId::Q4_K,    "Q4_K",    256, 144, true,  false, APEX_IMPL(q4_k)},
-    {TypeId::Q5_K,    "Q5_K",    256, 176, true,  false, APEX_IMPL(q5_k)},
-    {TypeId::Q6_K,    "Q6_K",    256, 210, true,  false, APEX_IMPL(q6_k)},
-    {TypeId::Q8_K,    "Q8_K",    256, 292, true,  false, nullptr, nullptr, nullptr},
-    {TypeId::IQ2_XXS, "IQ2_XXS", 256, 66,  true,  true,  nullptr, nullptr, nullptr},
-    {TypeId::IQ2_XS,  "IQ2_XS",  256, 74,  true,  true,  nullptr, nullptr, nullptr},
-    {TypeId::IQ3_XXS, "IQ3_XXS", 256, 98,  true,  false, nullptr, nullptr, nullptr},
-    {TypeId::IQ1_S,   "IQ1_S",   256, 50,  true,  true,  nullptr, nullptr, nullptr},
-    {TypeId::IQ4_NL,  "IQ4_NL",  32,  18,  true,  false, nullptr, nullptr, nullptr},
-    {TypeId::IQ3_S,   "IQ3_S",   256, 110, true,  false, nullptr, nullptr, nullptr},
-    {TypeId::IQ2_S,   "IQ2_S",   256, 82,  true,  false, nullptr, nullptr, nullptr},
-    {TypeId::IQ4_XS,  "IQ4_XS",  256, 136, true,  false, nullptr, nullptr, nullptr},
-    {TypeId::I8,      "I8",      1,   1,   false, false, nullptr, nullptr, nullptr},
-    {TypeId::I16,     "I16",     1,   2,   false, false, nullptr, nullptr, nullptr},
-    {TypeId::I32,     "I32",     1,   4,   false, false, nullptr, nullptr, nullptr},
-    {TypeId::I64,     "I64",     1,   8,   false, false, nullptr, nullptr, nullptr},
-    {TypeId::F64,     "F64",     1,   8,   false, false, nullptr, nullptr, nullptr},
-    {TypeId::IQ1_M,   "IQ1_M",   256, 56,  true,  false, nullptr, nullptr, nullptr},
-    {TypeId::BF16,    "BF16",    1,   2,   false, false, APEX_IMPL(bf16)},
-    {TypeId::TQ1_0,   "TQ1_0",   256, 54,  true,  false, nullptr, nullptr, nullptr},
-    {TypeId::TQ2_0,   "TQ2_0",   256, 66,  true,  false, nullptr, nullptr, nullptr},
-    {TypeId::MXFP4,   "MXFP4",   32,  17,  true,  false, nullptr, nullptr, nullptr},
-    {TypeId::NVFP4,   "NVFP4",   64,  36,  true,  false, nullptr, nullptr, nullptr},
-    {TypeId::Q1_0,    "Q1_0",    128, 18,  true,  false, nullptr, nullptr, nullptr},
-    {TypeId::Q2_0,    "Q2_0",    64,  18,  true,  false, nullptr, nullptr, nullptr},
+    {TypeId::F32,     "F32",     1,   4,   false, false, APEX_NONE},  // TODO(f32): APEX_IMPL(f32)
+    {TypeId::F16,     "F16",     1,   2,   false, false, APEX_NONE},  // TODO(f16): APEX_IMPL(f16)
+    {TypeId::Q4_0,    "Q4_0",    32,  18,  true,  false, APEX_NONE},  // TODO(q4_0): APEX_IMPL(q4_0)
+    {TypeId::Q4_1,    "Q4_1",    32,  20,  true,  false, APEX_NONE},  // TODO(q4_1): APEX_IMPL(q4_1)
+    {TypeId::Q5_0,    "Q5_0",    32,  22,  true,  false, APEX_NONE},  // TODO(q5_0): APEX_IMPL(q5_0)
+    {TypeId::Q5_1,    "Q5_1",    32,  24,  true,  false, APEX_NONE},  // TODO(q5_1): APEX_IMPL(q5_1)
+    {TypeId::Q8_0,    "Q8_0",    32,  34,  true,  false, APEX_NONE},  // TODO(q8_0): APEX_IMPL(q8_0)
+    {TypeId::Q8_1,    "Q8_1",    32,  36,  true,  false, APEX_NONE},
+    {TypeId::Q2_K,    "Q2_K",    256, 84,  true,  false, APEX_NONE},  // TODO(q2_k): APEX_IMPL(q2_k)
+    {TypeId::Q3_K,    "Q3_K",    256, 110, true,  false, APEX_NONE},  // TODO(q3_k): APEX_IMPL(q3_k)
+    {TypeId::Q4_K,    "Q4_K",    256, 144, true,  false, APEX_NONE},  // TODO(q4_k): APEX_IMPL(q4_k)
+    {TypeId::Q5_K,    "Q5_K",    256, 176, true,  false, APEX_NONE},  // TODO(q5_k): APEX_IMPL(q5_k)
+    {TypeId::Q6_K,    "Q6_K",    256, 210, true,  false, APEX_NONE},  // TODO(q6_k): APEX_IMPL(q6_k)
+    {TypeId::Q8_K,    "Q8_K",    256, 292, true,  false, APEX_NONE},
+    {TypeId::IQ2_XXS, "IQ2_XXS", 256, 66,  true,  true,  APEX_NONE},
+    {TypeId::IQ2_XS,  "IQ2_XS",  256, 74,  true,  true,  APEX_NONE},
+    {TypeId::IQ3_XXS, "IQ3_XXS", 256, 98,  true,  false, APEX_NONE},
+    {TypeId::IQ1_S,   "IQ1_S",   256, 50,  true,  true,  APEX_NONE},
+    {TypeId::IQ4_NL,  "IQ4_NL",  32,  18,  true,  false, APEX_NONE},
+    {TypeId::IQ3_S,   "IQ3_S",   256, 110, true,  false, APEX_NONE},
+    {TypeId::IQ2_S,   "IQ2_S",   256, 82,  true,  false, APEX_NONE},
+    {TypeId::IQ4_XS,  "IQ4_XS",  256, 136, true,  false, APEX_NONE},
+    {TypeId::I8,      "I8",      1,   1,   false, false, APEX_NONE},
+    {TypeId::I16,     "I16",     1,   2,   false, false, APEX_NONE},
+    {TypeId::I32,     "I32",     1,   4,   false, false, APEX_NONE},
+    {TypeId::I64,     "I64",     1,   8,   false, false, APEX_NONE},
+    {TypeId::F64,     "F64",     1,   8,   false, false, APEX_NONE},
+    {TypeId::IQ1_M,   "IQ1_M",   256, 56,  true,  false, APEX_NONE},
+    {TypeId::BF16,    "BF16",    1,   2,   false, false, APEX_NONE},  // TODO(bf16): APEX_IMPL(bf16)
+    {TypeId::TQ1_0,   "TQ1_0",   256, 54,  true,  false, APEX_NONE},
+    {TypeId::TQ2_0,   "TQ2_0",   256, 66,  true,  false, APEX_NONE},
+    {TypeId::MXFP4,   "MXFP4",   32,  17,  true,  false, APEX_NONE},
+    {TypeId::NVFP4,   "NVFP4",   64,  36,  true,  false, APEX_NONE},
+    {TypeId::Q1_0,    "Q1_0",    128, 18,  true,  false, APEX_NONE},
+    {TypeId::Q2_0,    "Q2_0",    64,  18,  true,  false, APEX_NONE},
 };
 #undef APEX_IMPL
+#undef APEX_NONE
 
 // Compile-time proof that the table agrees with ggml's block structs
 // (ggml-common.h): scales are ggml_half (2 bytes) unless noted.
@@ -181,6 +184,12 @@ Status dequantize_row(TypeId id, const void* src, float* dst, int64_t n) {
   }
   t.dequantize(src, dst, n);
   return {};
+}
+
+bool validate_rows(TypeId id, const void* data, size_t nbytes) {
+  const TypeTraits& t = traits(id);
+  if (nbytes % t.block_bytes != 0) return false;
+  return t.validate == nullptr || t.validate(data, nbytes);
 }
 
 }  // namespace apex::quant

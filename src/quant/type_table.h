@@ -23,6 +23,9 @@ using QuantizeRowsFn = size_t (*)(const float* src, void* dst, int64_t nrows,
                                   int64_t n_per_row, const float* imatrix);
 // Dequantizes `n` elements (a multiple of the block size) from `src`.
 using DequantizeRowFn = void (*)(const void* src, float* dst, int64_t n);
+// True when every block's stored scales are finite: the same verdict as
+// ggml_validate_row_data, which llama.cpp applies to every quantized chunk.
+using ValidateRowsFn = bool (*)(const void* data, size_t nbytes);
 
 struct TypeTraits {
   TypeId id;
@@ -37,6 +40,7 @@ struct TypeTraits {
   // Plain scalar reference that reads like the format's description.
   QuantizeRowsFn quantize_ref;
   DequantizeRowFn dequantize;
+  ValidateRowsFn validate;  // null: nothing to validate (e.g. F32)
 };
 
 // Every known (non-retired) type, in id order.
@@ -64,5 +68,7 @@ Result<size_t> quantize_rows(TypeId id, const float* src, void* dst,
                              int64_t nrows, int64_t n_per_row,
                              const float* imatrix);
 Status dequantize_row(TypeId id, const void* src, float* dst, int64_t n);
+// ggml_validate_row_data's verdict for `nbytes` of `id` data.
+bool validate_rows(TypeId id, const void* data, size_t nbytes);
 
 }  // namespace apex::quant
