@@ -12,8 +12,7 @@ int fail(const std::string& message) {
 }
 
 std::vector<Command> all_commands() {
-  std::vector<Command> out;
-  return out;
+  return {};  // subcommands are added as their modules land
 }
 
 }  // namespace apex::cli

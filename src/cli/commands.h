@@ -10,14 +10,17 @@
 namespace apex::cli {
 
 struct Command {
-  CLI::App* sub = nullptr;
-  // Adds the subcommand and its flags to the app (stores the pointer in sub).
-  std::function<void(CLI::App&)> setup;
+  // Adds the subcommand and its flags to the app; returns the subcommand.
+  std::function<CLI::App*(CLI::App&)> setup;
   // Runs after parsing; returns the process exit code.
   std::function<int()> run;
 };
 
 std::vector<Command> all_commands();
+
+Command make_inspect();
+Command make_quantize();
+Command make_synth();
 
 // Prints "apex: <message>" on one line to stderr and returns exit code 1.
 int fail(const std::string& message);

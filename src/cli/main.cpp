@@ -14,14 +14,15 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", APEX_VERSION);
   std::vector<apex::cli::Command> commands = apex::cli::all_commands();
-  for (auto& c : commands) c.setup(app);
+  std::vector<CLI::App*> subs;
+  for (auto& c : commands) subs.push_back(c.setup(app));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  for (auto& c : commands) {
-    if (c.sub != nullptr && c.sub->parsed()) return c.run();
+  for (size_t i = 0; i < commands.size(); ++i) {
+    if (subs[i]->parsed()) return commands[i].run();
   }
   return 1;
 }

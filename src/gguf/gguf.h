@@ -131,8 +131,9 @@ struct Layout {
   std::vector<TensorInfo> tensors;
   uint64_t alignment = kDefaultAlignment;  // general.alignment if present in kvs
 
-  // Sets or replaces a key, keeping the position of an existing one
-  // (new keys go at the end), as gguf_set_* does upstream.
+  // Sets a key the way upstream's gguf_set_val_* does: an existing entry is
+  // removed and the new one appended at the end (so re-setting a key moves
+  // it last; llama_model_quantize's output key order depends on this).
   void set(std::string_view key, Value value);
   void remove(std::string_view key);
   const KeyValue* find(std::string_view key) const;
