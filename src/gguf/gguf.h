@@ -9,6 +9,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 
@@ -19,6 +20,20 @@ namespace apex::gguf {
 inline constexpr uint32_t kMagic = 0x46554747;  // "GGUF" read as little-endian u32
 inline constexpr uint64_t kDefaultAlignment = 32;
 inline constexpr int kMaxDims = 4;
+
+// Limits on what a file may claim. The first two are llama.cpp's own
+// (GGUF_MAX_STRING_LENGTH / GGUF_MAX_ARRAY_ELEMENTS). The rest keep hostile
+// input from turning a small file into a huge allocation or a deep
+// recursion: every key, tensor and array element costs one item of
+// kMaxMetadataItems (a Value is ~40 bytes, so this bounds metadata memory
+// near 700 MB; real vocabularies use well under a million items). This is
+// the one limit stricter than llama.cpp's.
+inline constexpr uint64_t kMaxStringBytes = uint64_t{1} << 30;
+inline constexpr uint64_t kMaxArrayElements = uint64_t{1} << 30;
+inline constexpr uint64_t kMaxMetadataItems = uint64_t{1} << 24;
+inline constexpr int kMaxArrayDepth = 8;       // arrays of arrays of ...
+inline constexpr size_t kMaxTensorNameBytes = 63;  // ggml's GGML_MAX_NAME minus the NUL
+inline constexpr const char* kAlignmentKey = "general.alignment";
 
 // Metadata value types (wire format).
 enum class ValueType : uint32_t {
@@ -39,11 +54,13 @@ enum class ValueType : uint32_t {
 const char* value_type_name(ValueType t);
 
 struct Value;
-// An array value: every element has elem_type (nested arrays allowed).
+// An array value: every element has elem_type (nested arrays allowed by the
+// format and by apex; llama.cpp itself rejects them).
 struct Array {
   ValueType elem_type = ValueType::UINT8;
   std::vector<Value> elems;
 };
+bool operator==(const Array& a, const Array& b);
 
 struct Value {
   // Index of the alternative equals the ValueType number.
@@ -63,6 +80,8 @@ struct Value {
   // Human-readable, arrays abbreviated to max_items elements.
   std::string to_string(size_t max_items = 8) const;
 };
+// Exact equality: same type, same value (floats compared bit for bit).
+bool operator==(const Value& a, const Value& b);
 
 struct KeyValue {
   std::string key;
@@ -71,7 +90,10 @@ struct KeyValue {
 
 struct TensorInfo {
   std::string name;
-  std::vector<int64_t> ne;  // 1..4 dims, ggml order (ne[0] contiguous)
+  // 1..4 dims, ggml order (ne[0] contiguous), as stored in the file. The
+  // writer stores ggml_n_dims of it (trailing 1s dropped, at least one dim),
+  // as llama.cpp does, so [4096, 1] reads back as [4096].
+  std::vector<int64_t> ne;
   int32_t type = 0;         // ggml type id (quant/type_id.h)
   uint64_t offset = 0;      // from the start of the data section (aligned)
   uint64_t nbytes = 0;      // computed from shape and type
@@ -79,6 +101,12 @@ struct TensorInfo {
   int64_t n_elements() const;
   int64_t n_rows() const;   // product of ne[1..]
 };
+
+// Bytes of a tensor of this type and shape (quant::row_bytes of ne[0] times
+// the rows), or an error naming the problem: unknown/retired type id, no or
+// more than kMaxDims dims, a negative dim, ne[0] not a multiple of the block
+// size, element or byte count overflow. Zero dims are allowed (as upstream).
+Result<uint64_t> tensor_nbytes(int32_t type, std::span<const int64_t> ne);
 
 // A GGUF file opened read-only by mmap. Everything is validated on open: a
 // successful open means every tensor's data lies inside the file.
@@ -94,6 +122,8 @@ class File {
   uint64_t alignment() const { return alignment_; }
   uint64_t data_offset() const { return data_offset_; }  // start of the data section
   uint64_t file_size() const { return size_; }
+  // The whole mapping (empty for an empty file).
+  std::span<const uint8_t> bytes() const { return {map_, static_cast<size_t>(size_)}; }
 
   const std::vector<KeyValue>& kvs() const { return kvs_; }
   const std::vector<TensorInfo>& tensors() const { return tensors_; }
@@ -120,11 +150,16 @@ class File {
   uint64_t data_offset_ = 0;
   std::vector<KeyValue> kvs_;
   std::vector<TensorInfo> tensors_;
+  // Name lookups; the views point into kvs_/tensors_, which never change
+  // after open.
+  std::unordered_map<std::string_view, size_t> kv_index_;
+  std::unordered_map<std::string_view, size_t> tensor_index_;
   friend class Reader;
 };
 
-// Describes a file to write: metadata in order, tensors in order (offsets are
-// assigned by the writer, nbytes must be set).
+// Describes a file to write: metadata in order, tensors in order. Offsets
+// are assigned by the writer; nbytes must match the type and shape (0 is
+// filled in by serialize_header / Writer::create).
 struct Layout {
   uint32_t version = 3;
   std::vector<KeyValue> kvs;
@@ -141,8 +176,18 @@ struct Layout {
   uint64_t assign_offsets();
   // Bytes of the header + kv + tensor infos + padding (the data section start).
   uint64_t header_bytes() const;
+  // header_bytes() plus every tensor padded to the alignment (the last one
+  // too, as llama.cpp writes it): the size of the file the Writer produces.
   uint64_t total_bytes() const;
 };
+
+// Checks a layout (version 2/3, keys non-empty and unique, array elements of
+// their declared type, general.alignment a power-of-two u32 equal to
+// `alignment` (or absent with the default), tensor names unique and short
+// enough, shapes valid, nbytes equal to tensor_nbytes, or 0 to have it
+// filled in), assigns offsets and returns the exact header bytes llama.cpp's
+// gguf_get_meta_data would produce for the same content.
+Result<std::vector<uint8_t>> serialize_header(Layout& layout);
 
 // Streams a GGUF file: header first, then each tensor's bytes in layout
 // order (possibly in several pieces), padding between tensors, then finish()
@@ -160,7 +205,9 @@ class Writer {
   Status write(std::span<const uint8_t> bytes);
   // Closes the current tensor (must be complete) and pads to alignment.
   Status end_tensor();
-  // All tensors complete: flush, close and rename to the target.
+  // write() + end_tensor() for a tensor given in one piece.
+  Status write_tensor(std::span<const uint8_t> bytes);
+  // All tensors complete: flush, fsync, close and rename to the target.
   Status finish();
 
   const Layout& layout() const { return layout_; }
@@ -175,7 +222,11 @@ class Writer {
   uint64_t written_in_current_ = 0;
   std::vector<uint8_t> buffer_;   // small write buffer
   bool finished_ = false;
+  std::string failed_;            // first I/O or usage error; later calls repeat it
   Status flush_buffer();
+  Status write_all(const uint8_t* data, size_t n);
+  Status fail(std::string message);
+  void discard();                 // close and remove the temp file
 };
 
 // Writes a whole file from in-memory tensor bytes (tests, small tools).

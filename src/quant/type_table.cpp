@@ -20,19 +20,19 @@ namespace {
 // the sizes of its block structs. Ids are the wire format (type_id.h).
 constexpr TypeTraits kTypes[] = {
     //  id             name       block bytes  quant  imatrix  functions
-    {TypeId::F32,     "F32",     1,   4,   false, false, APEX_NONE},  // TODO(f32): APEX_IMPL(f32)
-    {TypeId::F16,     "F16",     1,   2,   false, false, APEX_NONE},  // TODO(f16): APEX_IMPL(f16)
-    {TypeId::Q4_0,    "Q4_0",    32,  18,  true,  false, APEX_NONE},  // TODO(q4_0): APEX_IMPL(q4_0)
-    {TypeId::Q4_1,    "Q4_1",    32,  20,  true,  false, APEX_NONE},  // TODO(q4_1): APEX_IMPL(q4_1)
-    {TypeId::Q5_0,    "Q5_0",    32,  22,  true,  false, APEX_NONE},  // TODO(q5_0): APEX_IMPL(q5_0)
-    {TypeId::Q5_1,    "Q5_1",    32,  24,  true,  false, APEX_NONE},  // TODO(q5_1): APEX_IMPL(q5_1)
-    {TypeId::Q8_0,    "Q8_0",    32,  34,  true,  false, APEX_NONE},  // TODO(q8_0): APEX_IMPL(q8_0)
+    {TypeId::F32,     "F32",     1,   4,   false, false, APEX_IMPL(f32)},
+    {TypeId::F16,     "F16",     1,   2,   false, false, APEX_IMPL(f16)},
+    {TypeId::Q4_0,    "Q4_0",    32,  18,  true,  false, APEX_IMPL(q4_0)},
+    {TypeId::Q4_1,    "Q4_1",    32,  20,  true,  false, APEX_IMPL(q4_1)},
+    {TypeId::Q5_0,    "Q5_0",    32,  22,  true,  false, APEX_IMPL(q5_0)},
+    {TypeId::Q5_1,    "Q5_1",    32,  24,  true,  false, APEX_IMPL(q5_1)},
+    {TypeId::Q8_0,    "Q8_0",    32,  34,  true,  false, APEX_IMPL(q8_0)},
     {TypeId::Q8_1,    "Q8_1",    32,  36,  true,  false, APEX_NONE},
-    {TypeId::Q2_K,    "Q2_K",    256, 84,  true,  false, APEX_NONE},  // TODO(q2_k): APEX_IMPL(q2_k)
-    {TypeId::Q3_K,    "Q3_K",    256, 110, true,  false, APEX_NONE},  // TODO(q3_k): APEX_IMPL(q3_k)
-    {TypeId::Q4_K,    "Q4_K",    256, 144, true,  false, APEX_NONE},  // TODO(q4_k): APEX_IMPL(q4_k)
-    {TypeId::Q5_K,    "Q5_K",    256, 176, true,  false, APEX_NONE},  // TODO(q5_k): APEX_IMPL(q5_k)
-    {TypeId::Q6_K,    "Q6_K",    256, 210, true,  false, APEX_NONE},  // TODO(q6_k): APEX_IMPL(q6_k)
+    {TypeId::Q2_K,    "Q2_K",    256, 84,  true,  false, APEX_IMPL(q2_k)},
+    {TypeId::Q3_K,    "Q3_K",    256, 110, true,  false, APEX_IMPL(q3_k)},
+    {TypeId::Q4_K,    "Q4_K",    256, 144, true,  false, APEX_IMPL(q4_k)},
+    {TypeId::Q5_K,    "Q5_K",    256, 176, true,  false, APEX_IMPL(q5_k)},
+    {TypeId::Q6_K,    "Q6_K",    256, 210, true,  false, APEX_IMPL(q6_k)},
     {TypeId::Q8_K,    "Q8_K",    256, 292, true,  false, APEX_NONE},
     {TypeId::IQ2_XXS, "IQ2_XXS", 256, 66,  true,  true,  APEX_NONE},
     {TypeId::IQ2_XS,  "IQ2_XS",  256, 74,  true,  true,  APEX_NONE},
@@ -48,7 +48,7 @@ constexpr TypeTraits kTypes[] = {
     {TypeId::I64,     "I64",     1,   8,   false, false, APEX_NONE},
     {TypeId::F64,     "F64",     1,   8,   false, false, APEX_NONE},
     {TypeId::IQ1_M,   "IQ1_M",   256, 56,  true,  false, APEX_NONE},
-    {TypeId::BF16,    "BF16",    1,   2,   false, false, APEX_NONE},  // TODO(bf16): APEX_IMPL(bf16)
+    {TypeId::BF16,    "BF16",    1,   2,   false, false, APEX_IMPL(bf16)},
     {TypeId::TQ1_0,   "TQ1_0",   256, 54,  true,  false, APEX_NONE},
     {TypeId::TQ2_0,   "TQ2_0",   256, 66,  true,  false, APEX_NONE},
     {TypeId::MXFP4,   "MXFP4",   32,  17,  true,  false, APEX_NONE},

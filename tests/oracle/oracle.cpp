@@ -34,7 +34,12 @@ void* sym(void* lib, const char* name) {
   return p;
 }
 
+// While set, every log line of ggml and llama.cpp is appended here (tests
+// read llama.cpp's decisions from its log). Tests run single-threaded.
+std::string* g_log_capture = nullptr;
+
 void quiet_log(int level, const char* text, void*) {
+  if (g_log_capture != nullptr) g_log_capture->append(text);
   if (std::getenv("APEX_ORACLE_VERBOSE") != nullptr) std::fputs(text, stderr);
 }
 
@@ -137,6 +142,11 @@ bool quantize_requires_imatrix(int type) {
 }
 
 void to_float(int type, const void* src, float* dst, int64_t n) {
+  // ggml has no to_float for F32 (data already is float; its readers copy).
+  if (type == 0) {
+    std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
+    return;
+  }
   const GgmlTypeTraits* t = type_traits(type);
   if (t->to_float == nullptr) die("no to_float for type " + std::to_string(type));
   t->to_float(src, dst, n);
@@ -261,6 +271,185 @@ bool tokenize(const std::string& model_path, const std::string& text, bool add_s
   if (n < 0) return false;
   out.resize(static_cast<size_t>(n));
   return true;
+}
+
+// ---- type choice ------------------------------------------------------------
+
+namespace {
+struct GgmlInitParams {  // ggml_init_params
+  size_t mem_size;
+  void* mem_buffer;
+  bool no_alloc;
+};
+
+void* new_tensor_context(size_t n_tensors) {
+  using Init = void* (*)(GgmlInitParams);
+  const size_t overhead = base_fn<size_t (*)()>("ggml_tensor_overhead")();
+  return base_fn<Init>("ggml_init")({overhead * (n_tensors + 1), nullptr, true});
+}
+
+void* new_named_tensor(void* ctx, const TensorSpec& t) {
+  using NewTensor = void* (*)(void*, int, int, const int64_t*);
+  using SetName = void* (*)(void*, const char*);
+  if (t.ne.empty() || t.ne.size() > 4) die("tensor " + t.name + ": 1..4 dims expected");
+  if (t.name.size() > 63) die("tensor name too long for ggml: " + t.name);
+  void* tensor = base_fn<NewTensor>("ggml_new_tensor")(ctx, t.type, static_cast<int>(t.ne.size()),
+                                                        t.ne.data());
+  return base_fn<SetName>("ggml_set_name")(tensor, t.name.c_str());
+}
+
+// RAII for g_log_capture.
+class LogCapture {
+ public:
+  explicit LogCapture(std::string* sink) { g_log_capture = sink; }
+  ~LogCapture() { g_log_capture = nullptr; }
+};
+
+// Mangled names of the C++ helpers in llama-ext.h.
+constexpr const char* kQuantModelFromMetadata =
+    "_Z31llama_quant_model_from_metadataPK22llama_quant_model_desc";
+constexpr const char* kQuantInit =
+    "_Z16llama_quant_initPK11llama_modelPK27llama_model_quantize_params";
+constexpr const char* kQuantFree = "_Z16llama_quant_freeP19quantize_state_impl";
+constexpr const char* kQuantAllows =
+    "_Z38llama_quant_tensor_allows_quantizationPK19quantize_state_implPK11ggml_tensor";
+constexpr const char* kQuantComputeTypes =
+    "_Z25llama_quant_compute_typesP19quantize_state_impl11llama_ftypePP11ggml_tensorP9ggml_typem";
+}  // namespace
+
+QuantTypeModel::QuantTypeModel(const QuantModelDesc& desc, const std::vector<TensorSpec>& tensors) {
+  llama_libs();
+  ctx_ = new_tensor_context(tensors.size());
+  for (const TensorSpec& t : tensors) tensors_.push_back(new_named_tensor(ctx_, t));
+  model_ = llama_fn<void* (*)(const QuantModelDesc*)>(kQuantModelFromMetadata)(&desc);
+  if (model_ == nullptr) die(std::string("no mock model for architecture ") + desc.architecture);
+}
+
+QuantTypeModel::~QuantTypeModel() {
+  if (model_ != nullptr) free_model(model_);
+  if (ctx_ != nullptr) base_fn<void (*)(void*)>("ggml_free")(ctx_);
+}
+
+TensorTypes QuantTypeModel::compute(const QuantizeParams& params, bool capture_log) const {
+  using Init = void* (*)(const void*, const QuantizeParams*);
+  using Free = void (*)(void*);
+  using Allows = bool (*)(const void*, const void*);
+  using Compute = void (*)(void*, int32_t, void* const*, int32_t*, size_t);
+  static const Init init = llama_fn<Init>(kQuantInit);
+  static const Free free_qs = llama_fn<Free>(kQuantFree);
+  static const Allows allows = llama_fn<Allows>(kQuantAllows);
+  static const Compute compute_types = llama_fn<Compute>(kQuantComputeTypes);
+
+  TensorTypes out;
+  LogCapture capture(capture_log ? &out.log : nullptr);
+  void* qs = init(model_, &params);  // keeps &params: must outlive qs
+  for (void* t : tensors_) out.allows.push_back(allows(qs, t));
+  out.types.assign(tensors_.size(), -1);
+  try {
+    compute_types(qs, params.ftype, tensors_.data(), out.types.data(), tensors_.size());
+    out.ok = true;
+  } catch (const std::exception& e) {
+    out.error = e.what();
+  }
+  free_qs(qs);
+  return out;
+}
+
+int32_t ftype_default_type(int32_t ftype) {
+  using Fn = int32_t (*)(int32_t);
+  static const Fn fn = llama_fn<Fn>("_Z28llama_ftype_get_default_type11llama_ftype");
+  return fn(ftype);
+}
+
+int32_t type_id_from_ggml_name(const std::string& name) {
+  for (int32_t i = 0; i < 64; ++i) {
+    const GgmlTypeTraits* t = type_traits(i);
+    if (t == nullptr || t->type_name == nullptr) break;
+    if (name == t->type_name) return i;
+    if (i == 42) break;  // GGML_TYPE_COUNT - 1 in this build
+  }
+  return -1;
+}
+
+bool write_skeleton_gguf(const std::string& path, const std::vector<MetaKv>& kvs,
+                         const std::vector<TensorSpec>& tensors) {
+  auto gguf_init_empty = reinterpret_cast<void* (*)()>(gguf_api("gguf_init_empty"));
+  auto gguf_free = reinterpret_cast<void (*)(void*)>(gguf_api("gguf_free"));
+  auto set_str = reinterpret_cast<void (*)(void*, const char*, const char*)>(
+      gguf_api("gguf_set_val_str"));
+  auto set_u32 =
+      reinterpret_cast<void (*)(void*, const char*, uint32_t)>(gguf_api("gguf_set_val_u32"));
+  auto set_f32 =
+      reinterpret_cast<void (*)(void*, const char*, float)>(gguf_api("gguf_set_val_f32"));
+  auto add_tensor = reinterpret_cast<void (*)(void*, const void*)>(gguf_api("gguf_add_tensor"));
+  auto write = reinterpret_cast<bool (*)(const void*, const char*, bool)>(
+      gguf_api("gguf_write_to_file"));
+  auto meta_size = reinterpret_cast<size_t (*)(const void*)>(gguf_api("gguf_get_meta_size"));
+  auto nbytes = base_fn<size_t (*)(const void*)>("ggml_nbytes");
+
+  void* gguf = gguf_init_empty();
+  for (const MetaKv& kv : kvs) {
+    switch (kv.kind) {
+      case MetaKv::kString: set_str(gguf, kv.key.c_str(), kv.str.c_str()); break;
+      case MetaKv::kU32: set_u32(gguf, kv.key.c_str(), kv.u32); break;
+      case MetaKv::kF32: set_f32(gguf, kv.key.c_str(), kv.f32); break;
+    }
+  }
+  void* ctx = new_tensor_context(tensors.size());
+  uint64_t data_bytes = 0;
+  for (const TensorSpec& t : tensors) {
+    void* tensor = new_named_tensor(ctx, t);
+    add_tensor(gguf, tensor);
+    data_bytes += (nbytes(tensor) + 31) / 32 * 32;  // GGUF_DEFAULT_ALIGNMENT
+  }
+  bool ok = write(gguf, path.c_str(), /*only_meta=*/true);
+  if (ok) {
+    std::error_code ec;
+    std::filesystem::resize_file(path, meta_size(gguf) + data_bytes, ec);
+    ok = !ec;
+  }
+  base_fn<void (*)(void*)>("ggml_free")(ctx);
+  gguf_free(gguf);
+  return ok;
+}
+
+DryRunResult quantize_dry_run(const std::string& in, QuantizeParams params) {
+  params.dry_run = true;
+  DryRunResult out;
+  {
+    LogCapture capture(&out.log);
+    out.ok = model_quantize(in, in + ".unused", params) == 0;
+  }
+  // One line per tensor: "[  i/  n] NAME - [shape], type = SRC, size = ..."
+  // ending in "(DST)" when the tensor changes type.
+  size_t pos = 0;
+  while (pos < out.log.size()) {
+    size_t end = out.log.find('\n', pos);
+    if (end == std::string::npos) end = out.log.size();
+    const std::string line = out.log.substr(pos, end - pos);
+    pos = end + 1;
+    if (line.find("will require an imatrix") != std::string::npos) out.imatrix_warning = true;
+    if (line.empty() || line[0] != '[') continue;
+    const size_t name_at = line.find("] ");
+    const size_t type_at = line.find(", type = ");
+    if (name_at == std::string::npos || type_at == std::string::npos) continue;
+    // The name is padded to 36 columns and may itself contain spaces.
+    const size_t name_begin = name_at + 2;
+    size_t name_end = line.find(" - [", name_begin);
+    if (name_end == std::string::npos) continue;
+    while (name_end > name_begin && line[name_end - 1] == ' ') --name_end;
+    out.names.push_back(line.substr(name_begin, name_end - name_begin));
+    size_t src_begin = type_at + 9;
+    while (src_begin < line.size() && line[src_begin] == ' ') ++src_begin;
+    const std::string src = line.substr(src_begin, line.find(',', src_begin) - src_begin);
+    std::string dst = src;
+    if (!line.empty() && line.back() == ')') {
+      const size_t open = line.rfind('(');
+      dst = line.substr(open + 1, line.size() - open - 2);
+    }
+    out.types.push_back(type_id_from_ggml_name(dst));
+  }
+  return out;
 }
 
 }  // namespace apex::oracle

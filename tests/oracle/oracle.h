@@ -104,4 +104,84 @@ LogitsResult eval_logits(const std::string& model_path, const std::vector<int32_
 bool tokenize(const std::string& model_path, const std::string& text, bool add_special,
               bool parse_special, std::vector<int32_t>& out);
 
+// ---- libllama: the tensor type choice of llama_model_quantize -------------
+// llama.cpp exports its type-choice helpers (src/llama-ext.h) as C++ symbols;
+// they run the same functions as llama_model_quantize on a mock model, with
+// two differences: has_imatrix is always false, and the tensors are taken in
+// the order given (llama_model_quantize sorts them, see
+// llama_model_loader::weight_name_comparer).
+struct QuantModelDesc {  // llama_quant_model_desc
+  const char* architecture;
+  uint32_t n_embd;
+  uint32_t n_ff;
+  uint32_t n_layer;
+  uint32_t n_head;
+  uint32_t n_head_kv;
+  uint32_t n_expert;
+  uint32_t n_embd_head_k;
+  uint32_t n_embd_head_v;
+};
+
+struct TensorSpec {
+  std::string name;         // at most 63 bytes (GGML_MAX_NAME)
+  std::vector<int64_t> ne;  // 1..4 dims, ggml order
+  int32_t type = 0;         // ggml type id
+};
+
+struct TensorTypes {
+  bool ok = false;
+  std::string error;           // what llama.cpp threw while choosing
+  std::vector<bool> allows;    // llama_quant_tensor_allows_quantization per tensor
+  std::vector<int32_t> types;  // llama_quant_compute_types per tensor
+  std::string log;             // llama.cpp's log while choosing (fallback warnings)
+};
+
+// A mock model (llama_quant_model_from_metadata) and data-less ggml tensors.
+class QuantTypeModel {
+ public:
+  QuantTypeModel(const QuantModelDesc& desc, const std::vector<TensorSpec>& tensors);
+  ~QuantTypeModel();
+  QuantTypeModel(const QuantTypeModel&) = delete;
+  QuantTypeModel& operator=(const QuantTypeModel&) = delete;
+  // llama_quant_init(params) + llama_quant_compute_types(params.ftype) over
+  // every tensor. Set capture_log to collect the warnings (slower).
+  TensorTypes compute(const QuantizeParams& params, bool capture_log = false) const;
+
+ private:
+  void* model_ = nullptr;
+  void* ctx_ = nullptr;
+  std::vector<void*> tensors_;
+};
+
+// llama_ftype_get_default_type(ftype): a ggml type id, 43 (COUNT) for none.
+int32_t ftype_default_type(int32_t ftype);
+
+// The ggml type id whose name (ggml_type_name) equals `name` exactly, or -1.
+int32_t type_id_from_ggml_name(const std::string& name);
+
+// A GGUF file (written with the oracle's own gguf API) holding `kvs` and the
+// tensor infos of `tensors`, with all-zero (sparse) data: enough for
+// llama_model_quantize's dry run, which never reads tensor data.
+struct MetaKv {
+  enum Kind { kString, kU32, kF32 } kind;
+  std::string key;
+  std::string str;
+  uint32_t u32 = 0;
+  float f32 = 0;
+};
+bool write_skeleton_gguf(const std::string& path, const std::vector<MetaKv>& kvs,
+                         const std::vector<TensorSpec>& tensors);
+
+// llama_model_quantize with dry_run set: the full path (file loading, tensor
+// order, model type, imatrix flag) without writing anything. The chosen
+// types are read back from its log.
+struct DryRunResult {
+  bool ok = false;               // llama_model_quantize returned 0
+  std::vector<std::string> names;  // tensors in processing order
+  std::vector<int32_t> types;    // their target types
+  bool imatrix_warning = false;  // "... will require an imatrix!"
+  std::string log;
+};
+DryRunResult quantize_dry_run(const std::string& in, QuantizeParams params);
+
 }  // namespace apex::oracle

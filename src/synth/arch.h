@@ -1,0 +1,67 @@
+// Architectures synth can write, as data: which hyper-parameter keys each
+// carries and which tensors (name pattern, ggml-order shape in symbolic
+// dimensions, how its values are drawn, whether it stays F32). The tables
+// follow what llama.cpp's loader creates for the architecture
+// (src/models/<arch>.cpp load_arch_tensors): a file must hold exactly those
+// tensors, no more, or the loader refuses it.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+namespace apex::synth {
+
+// Symbolic tensor dimensions, resolved from the options.
+enum class Dim : uint8_t {
+  kNone,      // unused trailing dimension
+  kEmbd,      // n_embd
+  kVocab,     // n_vocab
+  kQ,         // head_dim * n_head
+  kKV,        // head_dim * n_head_kv
+  kHeadDim,   // head_dim
+  kFF,        // n_ff (expert FFN, or the dense FFN)
+  kFFShared,  // n_ff_shared
+  kExpert,    // n_expert
+};
+
+// How a tensor's values are drawn.
+enum class Init : uint8_t {
+  kEmbedding,  // token embeddings: unit scale
+  kMatrix,     // input-side projections: N(0, 1/ne0)
+  kOutProj,    // projections back into the residual stream: N(0, 1/ne0) / sqrt(2 n_layer)
+  kNorm,       // RMS-norm gains: 1 + small noise
+  kBias,       // small noise
+  kRouter,     // expert router / shared-expert gate: N(0, 1/ne0), kept F32
+};
+
+// When a per-layer tensor exists.
+enum class When : uint8_t { kAlways, kDense, kMoe };
+
+struct TensorSpec {
+  const char* name;  // "blk.%d." is prepended for per-layer tensors
+  Dim ne[3];
+  Init init;
+  bool f32;          // stored F32 whatever the weight type (norms, biases, routers)
+  When when = When::kAlways;
+};
+
+struct ArchSpec {
+  std::string_view name;
+  bool requires_experts;     // the loader refuses n_expert == 0
+  bool free_head_dim;        // q/o projections may be wider than n_embd
+  bool expert_ff_key;        // writes <arch>.expert_feed_forward_length
+  bool shared_expert;        // writes <arch>.expert_shared_feed_forward_length
+  bool vocab_size_key;       // writes <arch>.vocab_size (llama's converter does)
+  bool rope_dim_key;         // writes <arch>.rope.dimension_count
+  std::span<const TensorSpec> head;    // before the blocks
+  std::span<const TensorSpec> layer;   // per block
+  std::span<const TensorSpec> tail;    // after the blocks
+};
+
+// Null when the name is not a known architecture.
+const ArchSpec* find_arch(std::string_view name);
+// "qwen2moe, qwen3moe, llama"
+std::string_view arch_name_list();
+
+}  // namespace apex::synth

@@ -1,0 +1,435 @@
+#include "synth/synth.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <thread>
+
+#include "quant/float_types.h"
+#include "synth/arch.h"
+#include "synth/random.h"
+#include "synth/vocab.h"
+#include "util/check.h"
+
+namespace apex::synth {
+namespace {
+
+// Hard limits of the llama.cpp build we target (llama-hparams.h).
+constexpr int kMaxLayers = 512;
+constexpr int kMaxExperts = 1024;
+// Elements generated per work item. Fixed (not derived from the thread
+// count) only for memory and scheduling reasons: values never depend on it.
+constexpr int64_t kSlabElements = int64_t{1} << 20;
+
+struct Dims {
+  int64_t embd, vocab, q, kv, head_dim, ff, ff_shared, expert;
+
+  int64_t resolve(Dim d) const {
+    switch (d) {
+      case Dim::kNone: return 1;
+      case Dim::kEmbd: return embd;
+      case Dim::kVocab: return vocab;
+      case Dim::kQ: return q;
+      case Dim::kKV: return kv;
+      case Dim::kHeadDim: return head_dim;
+      case Dim::kFF: return ff;
+      case Dim::kFFShared: return ff_shared;
+      case Dim::kExpert: return expert;
+    }
+    return 1;
+  }
+};
+
+int64_t resolved_head_dim(const Options& o) {
+  return o.head_dim > 0 ? o.head_dim : (o.n_head > 0 ? o.n_embd / o.n_head : 0);
+}
+
+Dims make_dims(const Options& o) {
+  const int64_t hd = resolved_head_dim(o);
+  return Dims{o.n_embd, o.n_vocab,      hd * o.n_head,
+              hd * o.n_head_kv, hd, o.n_ff, o.n_ff_shared > 0 ? o.n_ff_shared : o.n_ff,
+              o.n_expert};
+}
+
+// One tensor to write: its info plus how its values are drawn.
+struct TensorPlan {
+  gguf::TensorInfo info;
+  uint64_t seed = 0;
+  float offset = 0.0f;  // value = offset + scale * approx_normal
+  float scale = 1.0f;
+};
+
+uint64_t tensor_seed(uint64_t seed, std::string_view name) {
+  return splitmix64(splitmix64(seed) ^ fnv1a64(name));
+}
+
+void value_law(Init init, int64_t fan_in, int n_layer, float& offset, float& scale) {
+  const float inv_sqrt_fan_in = 1.0f / std::sqrt(static_cast<float>(fan_in));
+  switch (init) {
+    case Init::kEmbedding:
+      offset = 0.0f, scale = 1.0f;
+      return;
+    case Init::kMatrix:
+    case Init::kRouter:
+      offset = 0.0f, scale = inv_sqrt_fan_in;
+      return;
+    case Init::kOutProj:
+      // Each block adds two such outputs to the residual stream; shrinking
+      // them keeps its scale near 1 however many blocks there are (the
+      // GPT-2 initialisation rule).
+      offset = 0.0f, scale = inv_sqrt_fan_in / std::sqrt(2.0f * static_cast<float>(n_layer));
+      return;
+    case Init::kNorm:
+      offset = 1.0f, scale = 0.1f;
+      return;
+    case Init::kBias:
+      offset = 0.0f, scale = 0.02f;
+      return;
+  }
+}
+
+uint64_t row_bytes(quant::TypeId type, int64_t n) {
+  switch (type) {
+    case quant::TypeId::F32: return static_cast<uint64_t>(n) * 4;
+    case quant::TypeId::F16:
+    case quant::TypeId::BF16: return static_cast<uint64_t>(n) * 2;
+    default: APEX_CHECK(false, "synth writes only F32/F16/BF16, got type {}", static_cast<int>(type));
+  }
+  return 0;
+}
+
+std::vector<TensorPlan> make_plan(const Options& o, const ArchSpec& arch) {
+  const Dims dims = make_dims(o);
+  const bool moe = o.n_expert > 0;
+  std::vector<TensorPlan> plan;
+  auto add = [&](const TensorSpec& spec, const std::string& name) {
+    TensorPlan p;
+    p.info.name = name;
+    for (Dim d : spec.ne) {
+      if (d != Dim::kNone) p.info.ne.push_back(dims.resolve(d));
+    }
+    const quant::TypeId type = spec.f32 ? quant::TypeId::F32 : o.weight_type;
+    p.info.type = static_cast<int32_t>(type);
+    p.info.nbytes = row_bytes(type, p.info.n_elements());
+    p.seed = tensor_seed(o.seed, name);
+    value_law(spec.init, p.info.ne[0], o.n_layer, p.offset, p.scale);
+    plan.push_back(std::move(p));
+  };
+  for (const TensorSpec& s : arch.head) add(s, s.name);
+  for (int il = 0; il < o.n_layer; ++il) {
+    for (const TensorSpec& s : arch.layer) {
+      if ((s.when == When::kDense && moe) || (s.when == When::kMoe && !moe)) continue;
+      add(s, fmt::format("blk.{}.{}", il, s.name));
+    }
+  }
+  for (const TensorSpec& s : arch.tail) add(s, s.name);
+  return plan;
+}
+
+void fill_values(const TensorPlan& p, int64_t begin, std::span<float> out) {
+  for (size_t k = 0; k < out.size(); ++k) {
+    const uint64_t r = random_word(p.seed, static_cast<uint64_t>(begin) + k);
+    out[k] = p.offset + p.scale * approx_normal(r);
+  }
+}
+
+// Converts floats to the tensor's storage type, appending to `out`.
+void encode(quant::TypeId type, std::span<const float> v, std::vector<uint8_t>& out) {
+  switch (type) {
+    case quant::TypeId::F32:
+      out.resize(v.size() * 4);
+      std::memcpy(out.data(), v.data(), out.size());
+      return;
+    case quant::TypeId::F16:
+    case quant::TypeId::BF16: {
+      // The quantizer's row conversion: SIMD, same bits as fp16.h's scalar one.
+      out.resize(v.size() * 2);
+      const int64_t n = static_cast<int64_t>(v.size());
+      if (type == quant::TypeId::F16) {
+        quant::quantize_f16(v.data(), out.data(), 1, n, nullptr);
+      } else {
+        quant::quantize_bf16(v.data(), out.data(), 1, n, nullptr);
+      }
+      return;
+    }
+    default: APEX_CHECK(false, "unexpected storage type {}", static_cast<int>(type));
+  }
+}
+
+uint32_t file_type_of(quant::TypeId t) {
+  // llama_ftype values: ALL_F32 0, MOSTLY_F16 1, MOSTLY_BF16 32.
+  switch (t) {
+    case quant::TypeId::F32: return 0;
+    case quant::TypeId::F16: return 1;
+    case quant::TypeId::BF16: return 32;
+    default: return 0;
+  }
+}
+
+void add_metadata(const Options& o, const ArchSpec& arch, const Vocab& vocab, gguf::Layout& l) {
+  const std::string a(arch.name);
+  auto u32 = [](int64_t v) { return gguf::Value(static_cast<uint32_t>(v)); };
+  auto key = [&](const char* suffix) { return a + "." + suffix; };
+  const int64_t hd = resolved_head_dim(o);
+  // Key order follows llama.cpp's converter: general keys, hyper-parameters,
+  // file type, expert keys, quantization version, tokenizer.
+  l.set("general.architecture", gguf::Value(a));
+  l.set("general.type", gguf::Value(std::string("model")));
+  l.set("general.name", gguf::Value(o.name.empty() ? "apex-synth-" + a : o.name));
+  l.set(key("block_count"), u32(o.n_layer));
+  l.set(key("context_length"), u32(o.context_length));
+  l.set(key("embedding_length"), u32(o.n_embd));
+  l.set(key("feed_forward_length"), u32(o.n_ff));
+  l.set(key("attention.head_count"), u32(o.n_head));
+  l.set(key("attention.head_count_kv"), u32(o.n_head_kv));
+  l.set(key("rope.freq_base"), gguf::Value(o.rope_freq_base));
+  l.set(key("attention.layer_norm_rms_epsilon"), gguf::Value(o.rms_eps));
+  if (o.n_expert > 0) l.set(key("expert_used_count"), u32(o.n_expert_used));
+  if (arch.free_head_dim) {
+    l.set(key("attention.key_length"), u32(hd));
+    l.set(key("attention.value_length"), u32(hd));
+  }
+  if (arch.vocab_size_key) l.set(key("vocab_size"), u32(o.n_vocab));
+  if (arch.rope_dim_key) l.set(key("rope.dimension_count"), u32(hd));
+  l.set("general.file_type", u32(file_type_of(o.weight_type)));
+  if (o.n_expert > 0) l.set(key("expert_count"), u32(o.n_expert));
+  if (arch.expert_ff_key) l.set(key("expert_feed_forward_length"), u32(o.n_ff));
+  if (arch.shared_expert) {
+    l.set(key("expert_shared_feed_forward_length"),
+          u32(o.n_ff_shared > 0 ? o.n_ff_shared : o.n_ff));
+  }
+  l.set("general.quantization_version", u32(2));
+
+  l.set("tokenizer.ggml.model", gguf::Value(std::string("llama")));
+  gguf::Array tokens{gguf::ValueType::STRING, {}}, scores{gguf::ValueType::FLOAT32, {}},
+      types{gguf::ValueType::INT32, {}};
+  tokens.elems.reserve(vocab.tokens.size());
+  scores.elems.reserve(vocab.tokens.size());
+  types.elems.reserve(vocab.tokens.size());
+  for (size_t i = 0; i < vocab.tokens.size(); ++i) {
+    tokens.elems.emplace_back(vocab.tokens[i]);
+    scores.elems.emplace_back(vocab.scores[i]);
+    types.elems.emplace_back(vocab.types[i]);
+  }
+  l.set("tokenizer.ggml.tokens", gguf::Value(std::move(tokens)));
+  l.set("tokenizer.ggml.scores", gguf::Value(std::move(scores)));
+  l.set("tokenizer.ggml.token_type", gguf::Value(std::move(types)));
+  l.set("tokenizer.ggml.bos_token_id", u32(vocab.bos_id));
+  l.set("tokenizer.ggml.eos_token_id", u32(vocab.eos_id));
+  l.set("tokenizer.ggml.unknown_token_id", u32(vocab.unk_id));
+  l.set("tokenizer.ggml.add_bos_token", gguf::Value(true));
+  l.set("tokenizer.ggml.add_eos_token", gguf::Value(false));
+}
+
+struct Model {
+  gguf::Layout layout;
+  std::vector<TensorPlan> plan;  // same order as layout.tensors
+};
+
+Result<Model> make_model(const Options& o) {
+  APEX_RETURN_IF_ERROR(validate(o));
+  const ArchSpec* arch = find_arch(o.arch);
+  APEX_CHECK(arch != nullptr);
+  APEX_ASSIGN_OR_RETURN(Vocab vocab, make_spm_vocab(o.n_vocab));
+  Model m;
+  m.plan = make_plan(o, *arch);
+  add_metadata(o, *arch, vocab, m.layout);
+  for (const TensorPlan& p : m.plan) m.layout.tensors.push_back(p.info);
+  m.layout.assign_offsets();
+  for (size_t i = 0; i < m.plan.size(); ++i) m.plan[i].info = m.layout.tensors[i];
+  return m;
+}
+
+}  // namespace
+
+Status validate(const Options& o) {
+  const ArchSpec* arch = find_arch(o.arch);
+  if (arch == nullptr) {
+    return make_error("synth: unknown architecture '{}' (known: {})", o.arch, arch_name_list());
+  }
+  if (o.n_layer < 1 || o.n_layer > kMaxLayers) {
+    return make_error("synth: n_layer {} out of range 1..{}", o.n_layer, kMaxLayers);
+  }
+  constexpr int64_t kMaxDim = int64_t{1} << 20;
+  auto in_range = [&](int64_t v, int64_t lo, const char* what) -> Status {
+    if (v < lo || v > kMaxDim) return make_error("synth: {} {} out of range {}..{}", what, v, lo, kMaxDim);
+    return Status::Ok();
+  };
+  APEX_RETURN_IF_ERROR(in_range(o.n_embd, 1, "n_embd"));
+  APEX_RETURN_IF_ERROR(in_range(o.n_head, 1, "n_head"));
+  APEX_RETURN_IF_ERROR(in_range(o.n_head_kv, 1, "n_head_kv"));
+  APEX_RETURN_IF_ERROR(in_range(o.n_ff, 1, "n_ff"));
+  APEX_RETURN_IF_ERROR(in_range(o.context_length, 1, "context_length"));
+  if (o.n_head_kv > o.n_head || o.n_head % o.n_head_kv != 0) {
+    return make_error("synth: n_head_kv {} must divide n_head {} (grouped-query attention)",
+                      o.n_head_kv, o.n_head);
+  }
+  if (o.head_dim < 0 || o.head_dim > kMaxDim) {
+    return make_error("synth: head_dim {} out of range 0..{}", o.head_dim, kMaxDim);
+  }
+  if (o.head_dim == 0 && o.n_embd % o.n_head != 0) {
+    return make_error("synth: n_embd {} is not a multiple of n_head {}; set head_dim", o.n_embd,
+                      o.n_head);
+  }
+  const int64_t hd = resolved_head_dim(o);
+  if (!arch->free_head_dim && hd * o.n_head != o.n_embd) {
+    return make_error("synth: {} needs head_dim * n_head == n_embd ({} * {} != {})", o.arch, hd,
+                      o.n_head, o.n_embd);
+  }
+  if (hd % 2 != 0) return make_error("synth: head_dim {} must be even (rotary embedding)", hd);
+  if (hd * o.n_head > kMaxDim) {
+    return make_error("synth: head_dim * n_head = {} is too large", hd * o.n_head);
+  }
+  if (o.n_expert < 0 || o.n_expert > kMaxExperts) {
+    return make_error("synth: n_expert {} out of range 0..{}", o.n_expert, kMaxExperts);
+  }
+  if (arch->requires_experts && o.n_expert < 1) {
+    return make_error("synth: {} needs n_expert >= 1", o.arch);
+  }
+  if (o.n_expert > 0 && (o.n_expert_used < 1 || o.n_expert_used > o.n_expert)) {
+    return make_error("synth: n_expert_used {} out of range 1..n_expert ({})", o.n_expert_used,
+                      o.n_expert);
+  }
+  if (o.n_ff_shared < 0 || o.n_ff_shared > kMaxDim) {
+    return make_error("synth: n_ff_shared {} out of range 0..{}", o.n_ff_shared, kMaxDim);
+  }
+  if (o.n_ff_shared > 0 && !arch->shared_expert) {
+    return make_error("synth: n_ff_shared applies only to qwen2moe (arch is {})", o.arch);
+  }
+  if (o.n_vocab < kMinVocab || o.n_vocab > (int64_t{1} << 24)) {
+    return make_error("synth: n_vocab {} out of range {}..{}", o.n_vocab, kMinVocab,
+                      int64_t{1} << 24);
+  }
+  if (o.weight_type != quant::TypeId::F32 && o.weight_type != quant::TypeId::F16 &&
+      o.weight_type != quant::TypeId::BF16) {
+    return make_error("synth: weight type must be F32, F16 or BF16 (got type id {})",
+                      static_cast<int>(o.weight_type));
+  }
+  if (!(o.rms_eps > 0.0f) || !std::isfinite(o.rms_eps)) {
+    return make_error("synth: rms_eps {} must be a positive number", o.rms_eps);
+  }
+  if (!(o.rope_freq_base > 0.0f) || !std::isfinite(o.rope_freq_base)) {
+    return make_error("synth: rope_freq_base {} must be a positive number", o.rope_freq_base);
+  }
+  if (o.n_threads < 0) return make_error("synth: n_threads {} must be >= 0", o.n_threads);
+  return Status::Ok();
+}
+
+Result<gguf::Layout> make_layout(const Options& opts) {
+  APEX_ASSIGN_OR_RETURN(Model m, make_model(opts));
+  return std::move(m.layout);
+}
+
+Status tensor_values(const Options& opts, std::string_view tensor_name, int64_t begin,
+                     std::span<float> out) {
+  APEX_RETURN_IF_ERROR(validate(opts));
+  const std::vector<TensorPlan> plan = make_plan(opts, *find_arch(opts.arch));
+  for (const TensorPlan& p : plan) {
+    if (p.info.name != tensor_name) continue;
+    if (begin < 0 || begin + static_cast<int64_t>(out.size()) > p.info.n_elements()) {
+      return make_error("synth: elements [{}, {}) out of range for {} ({} elements)", begin,
+                        begin + static_cast<int64_t>(out.size()), tensor_name,
+                        p.info.n_elements());
+    }
+    fill_values(p, begin, out);
+    return Status::Ok();
+  }
+  return make_error("synth: the {} model has no tensor '{}'", opts.arch, tensor_name);
+}
+
+Status write_model(const Options& opts, const std::string& out_path, const ProgressFn& progress) {
+  APEX_ASSIGN_OR_RETURN(Model model, make_model(opts));
+  const std::vector<TensorPlan>& plan = model.plan;
+
+  // Work items: slabs of tensors in file order. Workers fill a ring of
+  // slots; this thread writes them strictly in order, so generation of the
+  // next slabs overlaps with writing the current one.
+  struct Item {
+    size_t tensor;
+    int64_t begin, count;
+    bool last;  // last slab of its tensor
+  };
+  std::vector<Item> items;
+  uint64_t total_bytes = 0;
+  for (size_t t = 0; t < plan.size(); ++t) {
+    const int64_t n = plan[t].info.n_elements();
+    for (int64_t b = 0; b < n; b += kSlabElements) {
+      const int64_t c = std::min(kSlabElements, n - b);
+      items.push_back({t, b, c, b + c == n});
+    }
+    total_bytes += plan[t].info.nbytes;
+  }
+
+  APEX_ASSIGN_OR_RETURN(std::unique_ptr<gguf::Writer> writer,
+                        gguf::Writer::create(out_path, std::move(model.layout)));
+
+  const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
+  const size_t n_workers =
+      std::min<size_t>(opts.n_threads > 0 ? static_cast<size_t>(opts.n_threads) : hw, items.size());
+  const size_t n_slots = 2 * std::max<size_t>(n_workers, 1);
+  struct Slot {
+    std::vector<uint8_t> bytes;
+    size_t item = SIZE_MAX;  // index of the item it holds, once filled
+  };
+  std::vector<Slot> slots(n_slots);
+  std::mutex mu;
+  std::condition_variable filled, freed;
+  size_t consumed = 0;  // items written so far
+  bool abort = false;
+  std::atomic<size_t> next{0};
+
+  auto worker = [&] {
+    std::vector<float> values;
+    for (;;) {
+      const size_t k = next.fetch_add(1);
+      if (k >= items.size()) return;
+      {
+        // Slot k % n_slots is free once item k - n_slots has been written.
+        std::unique_lock lock(mu);
+        freed.wait(lock, [&] { return abort || k < consumed + n_slots; });
+        if (abort) return;
+      }
+      const Item& it = items[k];
+      const TensorPlan& p = plan[it.tensor];
+      values.resize(static_cast<size_t>(it.count));
+      fill_values(p, it.begin, values);
+      Slot& s = slots[k % n_slots];
+      encode(static_cast<quant::TypeId>(p.info.type), values, s.bytes);
+      {
+        std::lock_guard lock(mu);
+        s.item = k;
+      }
+      filled.notify_all();
+    }
+  };
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < n_workers; ++i) threads.emplace_back(worker);
+
+  Status status;
+  uint64_t done_bytes = 0;
+  for (size_t k = 0; k < items.size() && status.ok(); ++k) {
+    Slot& s = slots[k % n_slots];
+    {
+      std::unique_lock lock(mu);
+      filled.wait(lock, [&] { return s.item == k; });
+    }
+    status = writer->write(s.bytes);
+    if (status.ok() && items[k].last) status = writer->end_tensor();
+    done_bytes += s.bytes.size();
+    {
+      std::lock_guard lock(mu);
+      consumed = k + 1;
+      if (!status.ok()) abort = true;
+    }
+    freed.notify_all();
+    if (status.ok() && progress) progress(done_bytes, total_bytes, plan[items[k].tensor].info.name);
+  }
+  for (std::thread& t : threads) t.join();
+  if (!status.ok()) return status;
+  return writer->finish();
+}
+
+}  // namespace apex::synth

@@ -1,0 +1,71 @@
+// `apex synth`: deterministic random-weight models in the exact GGUF shape
+// llama.cpp loads for an architecture (tensor names, ggml-order shapes,
+// metadata keys, a small SentencePiece-style vocabulary). They exercise the
+// quantizer and the oracle at any size without downloading weights.
+//
+// Values are random but not arbitrary: matrices are ~N(0, 1/fan_in) so that
+// activations keep unit scale through the layers, norms are ~1, biases small,
+// routers random (so every expert gets tokens). Everything is a pure function
+// of (seed, tensor name, element index), so the bytes do not depend on the
+// thread count and a tensor does not change when unrelated options do.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gguf/gguf.h"
+#include "quant/type_id.h"
+#include "util/status.h"
+
+namespace apex::synth {
+
+struct Options {
+  std::string arch = "qwen3moe";  // "qwen2moe", "qwen3moe" or "llama"
+  int n_layer = 2;
+  int64_t n_embd = 256;
+  int n_head = 4;
+  int n_head_kv = 2;
+  // Routed experts. qwen2moe/qwen3moe need >= 1; llama with 0 is a dense
+  // model, with > 0 a Mixtral-style MoE.
+  int n_expert = 8;
+  int n_expert_used = 2;
+  int64_t n_ff = 256;         // expert FFN width (dense FFN width for dense llama)
+  int64_t n_ff_shared = 0;    // qwen2moe shared-expert FFN width; 0 = n_ff
+  int64_t n_vocab = 1024;     // >= 259: 3 special + 256 byte tokens + pieces
+  int64_t head_dim = 0;       // 0 = n_embd / n_head (qwen2moe requires exactly that)
+  quant::TypeId weight_type = quant::TypeId::F16;  // F32, F16 or BF16 for matrices
+  uint64_t seed = 42;
+  int64_t context_length = 4096;
+  float rms_eps = 1e-6f;
+  float rope_freq_base = 10000.0f;
+  std::string name;           // general.name; empty = "apex-synth-<arch>"
+  int n_threads = 0;          // generator threads; 0 = hardware concurrency
+};
+
+// Checks the options against what llama.cpp accepts for the architecture;
+// the error names the offending option.
+Status validate(const Options& opts);
+
+// The file's metadata and tensor infos (offsets assigned, no data): what
+// write_model() writes, for planning and tests.
+Result<gguf::Layout> make_layout(const Options& opts);
+
+// Called from the writing thread after each slab: bytes of tensor data
+// written so far, total tensor bytes, and the tensor being written.
+using ProgressFn = std::function<void(uint64_t done, uint64_t total, std::string_view tensor)>;
+
+// Writes the model to out_path (through a temp file renamed at the end).
+Status write_model(const Options& opts, const std::string& out_path,
+                   const ProgressFn& progress = {});
+
+// The float values of one tensor of the model (before conversion to the
+// tensor's storage type), elements [begin, begin + out.size()). For tests
+// and tools that want the source values without reading the file back.
+Status tensor_values(const Options& opts, std::string_view tensor_name, int64_t begin,
+                     std::span<float> out);
+
+}  // namespace apex::synth
