@@ -12,7 +12,7 @@ int fail(const std::string& message) {
 }
 
 std::vector<Command> all_commands() {
-  return {};  // subcommands are added as their modules land
+  return {make_quantize(), make_inspect(), make_synth()};
 }
 
 }  // namespace apex::cli

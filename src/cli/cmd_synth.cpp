@@ -1,0 +1,78 @@
+// apex synth --arch A [shape flags] --seed S OUT.gguf: deterministic
+// random-weight models that llama.cpp loads and runs.
+#include <fmt/format.h>
+
+#include <memory>
+
+#include "cli/commands.h"
+#include "quant/type_table.h"
+#include "synth/synth.h"
+#include "util/progress.h"
+
+namespace apex::cli {
+
+Command make_synth() {
+  struct Args {
+    synth::Options opts;
+    std::string type = "f16";
+    std::string out;
+    bool no_progress = false;
+  };
+  auto args = std::make_shared<Args>();
+  Command c;
+  c.setup = [args](CLI::App& app) {
+    synth::Options& o = args->opts;
+    CLI::App* sub = app.add_subcommand(
+        "synth",
+        "Write a deterministic random-weight model with an architecture's exact tensor\n"
+        "names, shapes, metadata and a small SentencePiece-style vocabulary. Stock\n"
+        "llama.cpp loads and runs it; use it to test quantization at any size.\n\n"
+        "  apex synth --arch qwen3moe --layers 24 --embd 2048 --experts 64 --ff 768 big.gguf\n"
+        "  apex synth --arch llama --experts 0 --layers 2 dense.gguf");
+    sub->add_option("--arch", o.arch, "qwen2moe, qwen3moe or llama (llama with --experts > 0 is Mixtral-style)")
+        ->capture_default_str();
+    sub->add_option("--layers", o.n_layer, "number of blocks")->capture_default_str();
+    sub->add_option("--embd", o.n_embd, "embedding width")->capture_default_str();
+    sub->add_option("--heads", o.n_head, "attention heads")->capture_default_str();
+    sub->add_option("--kv-heads", o.n_head_kv, "key/value heads (grouped-query attention)")->capture_default_str();
+    sub->add_option("--head-dim", o.head_dim, "head width (0: embd / heads)")->capture_default_str();
+    sub->add_option("--experts", o.n_expert, "routed experts (0 for a dense llama)")->capture_default_str();
+    sub->add_option("--experts-used", o.n_expert_used, "experts per token")->capture_default_str();
+    sub->add_option("--ff", o.n_ff, "expert FFN width (dense FFN width without experts)")->capture_default_str();
+    sub->add_option("--ff-shared", o.n_ff_shared, "qwen2moe shared-expert FFN width (0: --ff)")->capture_default_str();
+    sub->add_option("--vocab", o.n_vocab, "vocabulary size (>= 259)")->capture_default_str();
+    sub->add_option("--ctx", o.context_length, "context length written to the metadata")->capture_default_str();
+    sub->add_option("--type", args->type, "storage type of the matrices: f32, f16 or bf16")->capture_default_str();
+    sub->add_option("--seed", o.seed, "random seed (same seed, same bytes)")->capture_default_str();
+    sub->add_option("--name", o.name, "general.name (default apex-synth-ARCH)");
+    sub->add_option("--threads,-t", o.n_threads, "generator threads (0: all cores)");
+    sub->add_flag("--no-progress", args->no_progress, "no progress bar");
+    sub->add_option("out", args->out, "output GGUF file")->required();
+    return sub;
+  };
+  c.run = [args]() {
+    auto type = quant::parse_type_name(args->type);
+    if (!type.ok()) return fail("--type: " + type.message());
+    if (*type != quant::TypeId::F32 && *type != quant::TypeId::F16 && *type != quant::TypeId::BF16) {
+      return fail(fmt::format("--type: {} is not a float type (valid: f32, f16, bf16)", args->type));
+    }
+    args->opts.weight_type = *type;
+    auto layout = synth::make_layout(args->opts);
+    if (!layout.ok()) return fail(layout.message());
+    ProgressBar bar("synth", layout->total_bytes(), !args->no_progress && ProgressBar::stderr_is_terminal());
+    uint64_t last = 0;
+    Status s = synth::write_model(args->opts, args->out,
+                                  [&](uint64_t done, uint64_t, std::string_view tensor) {
+                                    bar.advance(done - last, std::string(tensor));
+                                    last = done;
+                                  });
+    bar.finish();
+    if (!s.ok()) return fail(s.message());
+    fmt::print("wrote {} ({} {} layers, {} experts, {:.1f} MiB)\n", args->out, args->opts.arch,
+               args->opts.n_layer, args->opts.n_expert, layout->total_bytes() / 1048576.0);
+    return 0;
+  };
+  return c;
+}
+
+}  // namespace apex::cli
