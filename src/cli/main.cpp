@@ -5,8 +5,10 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "util/temp_files.h"
 
 int main(int argc, char** argv) {
+  apex::install_temp_file_cleanup();
   CLI::App app{
       "apex: MoE-aware mixed-precision quantization of GGUF models (APEX).\n"
       "Every tensor gets its own llama.cpp quantization type by role and layer;\n"

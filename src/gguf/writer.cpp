@@ -21,6 +21,7 @@
 #include <unordered_set>
 
 #include "gguf/gguf.h"
+#include "util/temp_files.h"
 #include "util/check.h"
 
 namespace apex::gguf {
@@ -276,6 +277,7 @@ Result<std::unique_ptr<Writer>> Writer::create(const std::string& path, Layout l
     }
   }
   if (w->fd_ < 0) return make_error("{}: cannot find a free temp file name", path);
+  register_temp_file(w->temp_path_);
   APEX_RETURN_IF_ERROR(w->write_all(header->data(), header->size()));
   w->buffer_.reserve(kBufferBytes);
   return w;
@@ -290,6 +292,7 @@ void Writer::discard() {
     ::close(fd_);
     fd_ = -1;
     ::unlink(temp_path_.c_str());
+    unregister_temp_file(temp_path_);
   }
 }
 
@@ -384,14 +387,17 @@ Status Writer::finish() {
   fd_ = -1;
   if (::close(fd) != 0) {
     ::unlink(temp_path_.c_str());
+    unregister_temp_file(temp_path_);
     return fail(fmt::format("{}: closing {}: {}", path_, temp_path_, std::strerror(errno)));
   }
   if (::rename(temp_path_.c_str(), path_.c_str()) != 0) {
     const int err = errno;
     ::unlink(temp_path_.c_str());
+    unregister_temp_file(temp_path_);
     return fail(fmt::format("{}: renaming {} to it: {}", path_, temp_path_, std::strerror(err)));
   }
   finished_ = true;
+  unregister_temp_file(temp_path_);
   // Make the rename itself durable; failure here loses nothing already
   // visible, so it is not an error.
   const std::string dir = std::filesystem::path(path_).parent_path().string();

@@ -1,0 +1,206 @@
+// The apex binary as a user meets it: one clear line and a non-zero exit on
+// bad input, nothing half-written after a failure or an interrupt, and
+// --dry-run / --json telling the truth about what a real run writes.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <signal.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "gguf/gguf.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct RunResult {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+fs::path scratch() {
+  static fs::path d = [] {
+    fs::path p = fs::temp_directory_path() / ("apex_cli_test_" + std::to_string(getpid()));
+    fs::create_directories(p);
+    return p;
+  }();
+  return d;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(f), {}};
+}
+
+RunResult run(const std::string& args) {
+  const fs::path out = scratch() / "stdout.txt", err = scratch() / "stderr.txt";
+  const std::string cmd = std::string(APEX_BINARY) + " " + args + " >" + out.string() + " 2>" + err.string();
+  const int status = std::system(cmd.c_str());
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
+}
+
+int count_lines(const std::string& s) {
+  int n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+void expect_one_line_error(const RunResult& r, const std::vector<std::string>& mentions) {
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_EQ(r.err.rfind("apex: ", 0), 0u) << r.err;
+  for (const auto& m : mentions) EXPECT_NE(r.err.find(m), std::string::npos) << "missing '" << m << "' in: " << r.err;
+}
+
+const fs::path& small_model() {
+  static fs::path p = [] {
+    fs::path m = scratch() / "small.gguf";
+    RunResult r = run("synth --arch qwen3moe --layers 2 --embd 256 --experts 4 --ff 256 --vocab 300 --no-progress " +
+                      m.string());
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return m;
+  }();
+  return p;
+}
+
+std::vector<fs::path> leftovers(const fs::path& target) {
+  std::vector<fs::path> out;
+  for (const auto& e : fs::directory_iterator(target.parent_path())) {
+    if (e.path().filename().string().rfind(target.filename().string(), 0) == 0) out.push_back(e.path());
+  }
+  return out;
+}
+
+TEST(Cli, UnknownFtypeNamesItAndListsChoices) {
+  RunResult r = run("quantize " + small_model().string() + " " + (scratch() / "x.gguf").string() + " Q4_K_Z");
+  expect_one_line_error(r, {"Q4_K_Z", "Q4_K_M", "Q8_0"});
+  EXPECT_FALSE(fs::exists(scratch() / "x.gguf"));
+}
+
+TEST(Cli, MalformedTensorTypeNamesTheTextAndListsTypes) {
+  RunResult r = run("quantize --tensor-type attn_v=q9_z " + small_model().string() + " " +
+                    (scratch() / "x.gguf").string() + " Q4_K_M");
+  expect_one_line_error(r, {"q9_z", "Q4_K", "IQ2_XXS"});
+  r = run("quantize --tensor-type attn_v " + small_model().string() + " " + (scratch() / "x.gguf").string() +
+          " Q4_K_M");
+  expect_one_line_error(r, {"attn_v"});
+}
+
+TEST(Cli, MalformedTensorTypeFileNamesTheFileAndItem) {
+  const fs::path tt = scratch() / "bad-types.txt";
+  std::ofstream(tt) << "attn_v=q8_0\nffn_down_exps=q4_kk\n";
+  RunResult r = run("quantize --tensor-type-file " + tt.string() + " " + small_model().string() + " " +
+                    (scratch() / "x.gguf").string() + " Q4_K_M");
+  expect_one_line_error(r, {"bad-types.txt", "q4_kk"});
+}
+
+TEST(Cli, MissingAndTruncatedInputsAreOneLineErrors) {
+  RunResult r = run("quantize " + (scratch() / "nope.gguf").string() + " " + (scratch() / "x.gguf").string() + " Q8_0");
+  expect_one_line_error(r, {"nope.gguf"});
+  const std::string bytes = slurp(small_model());
+  const fs::path cut = scratch() / "truncated.gguf";
+  std::ofstream(cut, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 2));
+  r = run("quantize " + cut.string() + " " + (scratch() / "x.gguf").string() + " Q8_0");
+  expect_one_line_error(r, {"truncated.gguf"});
+  r = run("inspect " + cut.string());
+  expect_one_line_error(r, {"truncated.gguf"});
+  EXPECT_FALSE(fs::exists(scratch() / "x.gguf"));
+}
+
+TEST(Cli, NonFiniteWeightIsAnErrorNamingTensorAndLeavesNoFile) {
+  // Put a NaN (F16 0x7E00) into the last tensor's data of a copy of the model.
+  const fs::path bad = scratch() / "nan.gguf";
+  fs::copy_file(small_model(), bad, fs::copy_options::overwrite_existing);
+  std::string last_name;
+  uint64_t offset = 0;
+  {
+    auto f = apex::gguf::File::open(bad.string());
+    ASSERT_TRUE(f.ok()) << f.message();
+    const auto& t = (*f)->tensors().back();
+    ASSERT_EQ(t.type, 1) << "expected F16 " << t.name;
+    last_name = t.name;
+    offset = (*f)->data_offset() + t.offset + 2 * 17;
+  }
+  {
+    std::fstream f(bad, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(offset));
+    const char nan16[2] = {0x00, 0x7E};
+    f.write(nan16, 2);
+  }
+  const fs::path out = scratch() / "nan-q.gguf";
+  RunResult r = run("quantize --no-progress " + bad.string() + " " + out.string() + " Q4_K_M");
+  expect_one_line_error(r, {last_name, "non-finite", "17"});
+  EXPECT_TRUE(leftovers(out).empty());
+}
+
+TEST(Cli, InterruptLeavesNoOutputAndInputUntouched) {
+  const fs::path big = scratch() / "big.gguf";
+  RunResult s = run("synth --arch qwen2moe --layers 6 --embd 1024 --heads 8 --kv-heads 4 --experts 16 --ff 1024 "
+                    "--vocab 4096 --no-progress " + big.string());
+  ASSERT_EQ(s.exit_code, 0) << s.err;
+  const std::string before = slurp(big);
+  const fs::path out = scratch() / "big-q.gguf";
+  pid_t pid = fork();
+  if (pid == 0) {
+    int devnull = ::open("/dev/null", O_WRONLY);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    execl(APEX_BINARY, APEX_BINARY, "quantize", "--threads", "1", big.c_str(), out.c_str(), "Q4_K_M", nullptr);
+    _exit(127);
+  }
+  // Wait until the temp file exists (the run is under way), then interrupt.
+  bool started = false;
+  for (int i = 0; i < 400 && !started; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    started = !leftovers(out).empty();
+  }
+  ASSERT_TRUE(started) << "quantize did not start writing";
+  kill(pid, SIGINT);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGINT) << "exited before the interrupt; model too small?";
+  EXPECT_TRUE(leftovers(out).empty()) << leftovers(out).front();
+  EXPECT_TRUE(slurp(big) == before) << "input changed";
+}
+
+TEST(Cli, DryRunPredictsTheExactFileAndJsonParses) {
+  const fs::path out = scratch() / "dry.gguf";
+  RunResult dry = run("quantize --dry-run --json " + small_model().string() + " " + out.string() + " Q4_K_M");
+  ASSERT_EQ(dry.exit_code, 0) << dry.err;
+  EXPECT_FALSE(fs::exists(out));
+  const auto plan = nlohmann::json::parse(dry.out);
+  RunResult real = run("quantize --json --no-progress " + small_model().string() + " " + out.string() + " Q4_K_M");
+  ASSERT_EQ(real.exit_code, 0) << real.err;
+  const auto done = nlohmann::json::parse(real.out);
+  EXPECT_EQ(plan["output_file_bytes"].get<uint64_t>(), fs::file_size(out));
+  EXPECT_EQ(plan["tensors"].size(), done["tensors"].size());
+  for (size_t i = 0; i < plan["tensors"].size(); ++i) {
+    EXPECT_EQ(plan["tensors"][i]["type"], done["tensors"][i]["type"]);
+    EXPECT_EQ(plan["tensors"][i]["bytes"], done["tensors"][i]["bytes"]);
+  }
+  RunResult inspect = run("inspect --json " + out.string());
+  ASSERT_EQ(inspect.exit_code, 0) << inspect.err;
+  const auto j = nlohmann::json::parse(inspect.out);
+  EXPECT_EQ(j["metadata"]["general.file_type"], "15");
+  EXPECT_EQ(j["tensors"].size(), done["tensors"].size());
+  RunResult text = run("inspect " + out.string());
+  EXPECT_NE(text.out.find("Q4_K"), std::string::npos);
+  EXPECT_NE(text.out.find("bits per weight"), std::string::npos);
+}
+
+TEST(Cli, HelpTeaches) {
+  RunResult r = run("quantize --help");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("Q4_K_M"), std::string::npos);
+  EXPECT_NE(r.out.find("--tensor-type"), std::string::npos);
+  EXPECT_NE(r.out.find("--imatrix"), std::string::npos);
+}
+
+}  // namespace
