@@ -41,9 +41,11 @@ Command make_quantize() {
         ->expected(2, 3);
     sub->add_option("--tensor-type", args->tensor_types,
                     "PATTERN=TYPE: tensors whose name contains the regex PATTERN get TYPE; "
-                    "the first matching pattern wins (repeatable)");
+                    "the first matching pattern wins (repeatable)")
+        ->allow_extra_args(false);
     sub->add_option("--tensor-type-file", args->tensor_type_files,
-                    "file of whitespace-separated PATTERN=TYPE items (as llama-quantize)");
+                    "file of whitespace-separated PATTERN=TYPE items (as llama-quantize)")
+        ->allow_extra_args(false);
     sub->add_option("--output-tensor-type", args->output_tensor_type, "type for output.weight");
     sub->add_option("--token-embedding-type", args->token_embedding_type, "type for token_embd.weight");
     sub->add_option("--imatrix", args->imatrix,

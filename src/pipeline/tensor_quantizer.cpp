@@ -4,6 +4,9 @@
 #include <tbb/parallel_for.h>
 #include <tbb/task_arena.h>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <cmath>
 #include <future>
@@ -28,6 +31,15 @@ int64_t find_non_finite(const float* x, int64_t n) {
     if (!std::isfinite(x[i])) return i;
   }
   return -1;
+}
+
+// Drops the source pages of rows already converted (the input is mmapped),
+// so resident memory stays at about one slab however big the tensor is.
+void release_source(const uint8_t* begin, const uint8_t* end) {
+  static const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t b = (reinterpret_cast<uintptr_t>(begin) + page - 1) & ~(page - 1);
+  const uintptr_t e = reinterpret_cast<uintptr_t>(end) & ~(page - 1);
+  if (e > b) madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
 }
 
 }  // namespace
@@ -122,6 +134,10 @@ Status convert_tensor(const TensorJob& job, const ConvertOptions& opts, const By
     }
     if (pending_write.valid()) APEX_RETURN_IF_ERROR(pending_write.get());
     pending_write = std::async(std::launch::async, [&sink, &dst] { return sink(dst); });
+    if (opts.release_source) {
+      release_source(job.src.data() + static_cast<size_t>(first) * src_row,
+                     job.src.data() + static_cast<size_t>(first + rows) * src_row);
+    }
     if (progress) progress(rows);
     which ^= 1;
   }

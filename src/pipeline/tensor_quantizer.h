@@ -28,7 +28,9 @@ struct TensorJob {
 
 struct ConvertOptions {
   int threads = 1;
-  size_t slab_bytes = 64u << 20;  // float bytes of source rows converted at once
+  size_t slab_bytes = 32u << 20;  // float bytes of source rows converted at once
+  // The source is a read-only mmap: drop its pages once converted.
+  bool release_source = true;
 };
 
 using ByteSink = std::function<Status(std::span<const uint8_t>)>;

@@ -195,6 +195,24 @@ TEST(Cli, DryRunPredictsTheExactFileAndJsonParses) {
   EXPECT_NE(text.out.find("bits per weight"), std::string::npos);
 }
 
+TEST(Cli, RepeatableOptionsDoNotSwallowPositionals) {
+  const fs::path tt = scratch() / "types.txt";
+  std::ofstream(tt) << "ffn_down_exps=q8_0 attn_v=q6_k\n";
+  const fs::path out = scratch() / "tt.gguf";
+  RunResult r = run("quantize --no-progress --json --tensor-type-file " + tt.string() + " --tensor-type ffn_up_exps=q5_k " +
+                    small_model().string() + " " + out.string() + " Q4_K_M");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  int seen = 0;
+  for (const auto& t : j["tensors"]) {
+    const std::string name = t["name"];
+    if (name.find("ffn_down_exps") != std::string::npos) { EXPECT_EQ(t["type"], "Q8_0"); ++seen; }
+    if (name.find("ffn_up_exps") != std::string::npos) { EXPECT_EQ(t["type"], "Q5_K"); ++seen; }
+    if (name.find("attn_v") != std::string::npos) { EXPECT_EQ(t["type"], "Q6_K"); ++seen; }
+  }
+  EXPECT_EQ(seen, 6);
+}
+
 TEST(Cli, HelpTeaches) {
   RunResult r = run("quantize --help");
   EXPECT_EQ(r.exit_code, 0);

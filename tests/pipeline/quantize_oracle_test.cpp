@@ -323,6 +323,35 @@ TEST_P(QuantizeOracle, OracleComputesTheSameLogitsFromOurFile) {
   for (float v : la.logits) ASSERT_TRUE(std::isfinite(v));
 }
 
+// The trained qwen2moe test model in ../shared with its reference imatrix
+// (legacy .dat): a real model's weight and importance distributions.
+TEST(QuantizeOracleTinyMoe, TrainedModelWithReferenceImatrixIsByteIdentical) {
+  ASSERT_TRUE(oracle::available());
+  const fs::path model = fs::path(APEX_SHARED_DIR) / "models" / "tiny-moe-f16.gguf";
+  const fs::path dat = fs::path(APEX_SHARED_DIR) / "models" / "tiny-moe-calib.imatrix.dat";
+  if (!fs::exists(model)) GTEST_SKIP() << "no " << model << " (../shared/models not present)";
+  ImatrixFixture imat;
+  imat.path = dat;
+  auto loaded = imatrix::load(dat.string());
+  ASSERT_TRUE(loaded.ok()) << loaded.message();
+  imat.loaded = std::move(loaded).value();
+  Case c{"tiny-moe", {}};
+  g_tally = {};
+  for (const char* name : {"Q8_0", "Q4_K_M", "Q3_K_M", "Q2_K_S", "Q5_K_S", "Q4_0"}) {
+    SCOPED_TRACE(name);
+    auto f = plan::parse_ftype(name);
+    ASSERT_TRUE(f.ok());
+    const fs::path ours = scratch_dir() / fmt::format("tiny-{}.apex.gguf", name);
+    const fs::path theirs = scratch_dir() / fmt::format("tiny-{}.oracle.gguf", name);
+    ASSERT_EQ(run_oracle(model, theirs, **f, {}, &imat), 0u);
+    auto report = run_apex(model, ours, **f, {}, &imat);
+    ASSERT_TRUE(report.ok()) << report.message();
+    EXPECT_TRUE(read_all(ours) == read_all(theirs)) << explain_difference(ours, theirs);
+    fs::remove(ours);
+    fs::remove(theirs);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Models, QuantizeOracle, ::testing::Range<size_t>(0, 3),
                          [](const auto& info) { return models()[info.param].label; });
 
