@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
-cmake --preset release -G Ninja -DAPEX_BUILD_TESTS=OFF -DAPEX_BUILD_BENCH=OFF >/dev/null
+cmake --preset release -G Ninja >/dev/null
 cmake --build build/release -j "$(nproc)" --target apex
 APEX=build/release/apex
 OUT=${DEMO_DIR:-build/demo}

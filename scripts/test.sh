@@ -5,6 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh --oracle
-cmake --preset release -G Ninja >/dev/null
+cmake --preset release -G Ninja -DAPEX_BUILD_TESTS=ON -DAPEX_BUILD_BENCH=ON >/dev/null
 cmake --build build/release -j "$(nproc)"
 ctest --test-dir build/release --output-on-failure -j "$(nproc)" "$@"
