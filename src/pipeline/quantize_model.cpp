@@ -194,6 +194,17 @@ Result<QuantizeReport> quantize_model(const QuantizeJob& job) {
     return report;
   }
 
+  // Fail before writing anything if a chosen format is not implemented yet.
+  for (const TensorReport& tr : report.tensors) {
+    if (tr.quantized && quant::traits(tr.dst_type).quantize == nullptr) {
+      return make_error("tensor {}: writing {} is not implemented yet (--dry-run shows the plan)", tr.name,
+                        quant::type_name(tr.dst_type));
+    }
+    if (tr.quantized && quant::traits(tr.src_type).dequantize == nullptr) {
+      return make_error("tensor {}: reading {} data is not implemented yet", tr.name, quant::type_name(tr.src_type));
+    }
+  }
+
   APEX_ASSIGN_OR_RETURN(auto writer, gguf::Writer::create(job.output, std::move(layout)));
   ConvertOptions copts;
   copts.threads = job.threads > 0 ? job.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
