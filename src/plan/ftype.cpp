@@ -1,4 +1,5 @@
 #include "plan/ftype.h"
+#include "util/strings.h"
 
 #include <cctype>
 #include <charconv>
@@ -56,16 +57,6 @@ constexpr FtypeInfo kFtypes[] = {
     {"Q5_K",      Ftype::Q5_K_M,    TypeId::Q5_K,    true,  false, "alias for Q5_K_M"},
     {"COPY",      Ftype::F32,       TypeId::F32,     true,  true,  "copy every tensor unchanged"},
 };
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::toupper(static_cast<unsigned char>(a[i])) !=
-        std::toupper(static_cast<unsigned char>(b[i])))
-      return false;
-  }
-  return true;
-}
 
 }  // namespace
 

@@ -1,4 +1,5 @@
 #include "quant/type_table.h"
+#include "util/strings.h"
 
 #include <array>
 #include <cctype>
@@ -104,16 +105,6 @@ constexpr auto kById = [] {
   for (const auto& t : kTypes) by_id[static_cast<size_t>(t.id)] = &t;
   return by_id;
 }();
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::toupper(static_cast<unsigned char>(a[i])) !=
-        std::toupper(static_cast<unsigned char>(b[i])))
-      return false;
-  }
-  return true;
-}
 
 }  // namespace
 
