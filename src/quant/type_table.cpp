@@ -5,6 +5,7 @@
 #include <cctype>
 
 #include "quant/float_types.h"
+#include "quant/iq4.h"
 #include "quant/k_quants.h"
 #include "quant/q_legacy.h"
 #include "util/check.h"
@@ -39,10 +40,10 @@ constexpr TypeTraits kTypes[] = {
     {TypeId::IQ2_XS,  "IQ2_XS",  256, 74,  true,  true,  APEX_NONE},
     {TypeId::IQ3_XXS, "IQ3_XXS", 256, 98,  true,  false, APEX_NONE},
     {TypeId::IQ1_S,   "IQ1_S",   256, 50,  true,  true,  APEX_NONE},
-    {TypeId::IQ4_NL,  "IQ4_NL",  32,  18,  true,  false, APEX_NONE},
+    {TypeId::IQ4_NL,  "IQ4_NL",  32,  18,  true,  false, APEX_IMPL(iq4_nl)},
     {TypeId::IQ3_S,   "IQ3_S",   256, 110, true,  false, APEX_NONE},
     {TypeId::IQ2_S,   "IQ2_S",   256, 82,  true,  false, APEX_NONE},
-    {TypeId::IQ4_XS,  "IQ4_XS",  256, 136, true,  false, APEX_NONE},
+    {TypeId::IQ4_XS,  "IQ4_XS",  256, 136, true,  false, APEX_IMPL(iq4_xs)},
     {TypeId::I8,      "I8",      1,   1,   false, false, APEX_NONE},
     {TypeId::I16,     "I16",     1,   2,   false, false, APEX_NONE},
     {TypeId::I32,     "I32",     1,   4,   false, false, APEX_NONE},
