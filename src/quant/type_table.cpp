@@ -8,6 +8,7 @@
 #include "quant/iq4.h"
 #include "quant/k_quants.h"
 #include "quant/q_legacy.h"
+#include "quant/ternary.h"
 #include "util/check.h"
 
 namespace apex::quant {
@@ -52,7 +53,7 @@ constexpr TypeTraits kTypes[] = {
     {TypeId::IQ1_M,   "IQ1_M",   256, 56,  true,  false, APEX_NONE},
     {TypeId::BF16,    "BF16",    1,   2,   false, false, APEX_IMPL(bf16)},
     {TypeId::TQ1_0,   "TQ1_0",   256, 54,  true,  false, APEX_NONE},
-    {TypeId::TQ2_0,   "TQ2_0",   256, 66,  true,  false, APEX_NONE},
+    {TypeId::TQ2_0,   "TQ2_0",   256, 66,  true,  false, APEX_IMPL(tq2_0)},
     {TypeId::MXFP4,   "MXFP4",   32,  17,  true,  false, APEX_NONE},
     {TypeId::NVFP4,   "NVFP4",   64,  36,  true,  false, APEX_NONE},
     {TypeId::Q1_0,    "Q1_0",    128, 18,  true,  false, APEX_NONE},
