@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 
 #include "quant/fp16.h"
@@ -17,7 +18,102 @@ struct BlockTQ2 {
 };
 static_assert(sizeof(BlockTQ2) == 66);
 
+// 5 trits per byte for the first 240 values, 4 per byte for the last 16.
+constexpr int kQs1 = (kSuper - 4 * kSuper / 64) / 5;  // 48
+constexpr int kQh1 = kSuper / 64;                     // 4
+struct BlockTQ1 {
+  uint8_t qs[kQs1];
+  uint8_t qh[kQh1];
+  uint16_t d;
+};
+static_assert(sizeof(BlockTQ1) == 54);
+
+// The ternary code (0, 1, 2 for -1, 0, +1) of x / amax. lroundf rounds half
+// away from zero as ggml's reference does; the long -> int narrowing and the
+// +1 mirror its types so that degenerate inputs (NaN from 0 * inf when amax
+// is subnormal) come out as the same bits.
+int trit_of(float x, float id) { return static_cast<int>(std::lround(x * id)) + 1; }
+
+// Packs `count` trits of values x[0], x[stride], ... as base-3 digits, first
+// value most significant, padded with zero digits up to five. The 0..242
+// number is then stored as ceil(v * 256 / 243): that turns "extract digit n"
+// into multiplying the byte by 3^n (mod 256) and taking the top bits of
+// byte * 3, which is how decoders read it without a division. Arithmetic
+// wraps in 8 bits at every step, as ggml's uint8_t accumulator does.
+uint8_t pack_trits(const float* x, int stride, int count, float id) {
+  uint8_t v = 0;
+  for (int n = 0; n < count; ++n) v = static_cast<uint8_t>(v * 3 + trit_of(x[n * stride], id));
+  for (int n = count; n < 5; ++n) v = static_cast<uint8_t>(v * 3);
+  return static_cast<uint8_t>((static_cast<uint16_t>(v) * 256 + 242) / 243);
+}
+
+// Digit n (0 = most significant) of a byte written by pack_trits.
+int unpack_trit(uint8_t byte, int n) {
+  static constexpr uint8_t kPow3[5] = {1, 3, 9, 27, 81};
+  const uint8_t shifted = static_cast<uint8_t>(byte * kPow3[n]);
+  return (static_cast<uint16_t>(shifted) * 3) >> 8;
+}
+
+float block_abs_max(const float* x) {
+  float amax = 0.0f;
+  for (int j = 0; j < kSuper; ++j) amax = std::max(amax, std::fabs(x[j]));
+  return amax;
+}
+
+bool scales_finite(const uint8_t* data, size_t nbytes, size_t block_bytes, size_t d_offset) {
+  for (size_t off = 0; off + block_bytes <= nbytes; off += block_bytes) {
+    uint16_t d;
+    std::memcpy(&d, data + off + d_offset, 2);
+    if ((d & 0x7c00) == 0x7c00) return false;  // inf or NaN scale
+  }
+  return true;
+}
+
 }  // namespace
+
+// Same scale and rounding as TQ2_0. Values are laid out in three runs:
+// 0..159 in 32 bytes (byte m holds m, m+32, ..., m+128), 160..239 in 16 bytes
+// (byte m holds 160+m, 176+m, ..., 224+m), 240..255 in qh (byte m holds 240+m,
+// 244+m, 248+m, 252+m).
+size_t quantize_tq1_0_ref(const float* src, void* dst, int64_t nrows, int64_t n_per_row, const float*) {
+  const int64_t nb = nrows * n_per_row / kSuper;
+  auto* out = static_cast<BlockTQ1*>(dst);
+  for (int64_t i = 0; i < nb; ++i) {
+    const float* x = src + i * kSuper;
+    const float amax = block_abs_max(x);
+    const float id = amax ? 1.0f / amax : 0.0f;
+    out[i].d = fp32_to_fp16(amax);
+    for (int m = 0; m < 32; ++m) out[i].qs[m] = pack_trits(x + m, 32, 5, id);
+    for (int m = 0; m < 16; ++m) out[i].qs[32 + m] = pack_trits(x + 160 + m, 16, 5, id);
+    for (int m = 0; m < kQh1; ++m) out[i].qh[m] = pack_trits(x + 240 + m, kQh1, 4, id);
+  }
+  return static_cast<size_t>(nb) * sizeof(BlockTQ1);
+}
+
+size_t quantize_tq1_0(const float* src, void* dst, int64_t nrows, int64_t n_per_row, const float* imatrix) {
+  return quantize_tq1_0_ref(src, dst, nrows, n_per_row, imatrix);
+}
+
+void dequantize_tq1_0(const void* src, float* dst, int64_t n) {
+  const auto* in = static_cast<const BlockTQ1*>(src);
+  for (int64_t i = 0; i < n / kSuper; ++i) {
+    const float d = fp16_to_fp32(in[i].d);
+    float* y = dst + i * kSuper;
+    for (int m = 0; m < 32; ++m) {
+      for (int k = 0; k < 5; ++k) y[m + 32 * k] = static_cast<float>(unpack_trit(in[i].qs[m], k) - 1) * d;
+    }
+    for (int m = 0; m < 16; ++m) {
+      for (int k = 0; k < 5; ++k) y[160 + m + 16 * k] = static_cast<float>(unpack_trit(in[i].qs[32 + m], k) - 1) * d;
+    }
+    for (int m = 0; m < kQh1; ++m) {
+      for (int k = 0; k < 4; ++k) y[240 + m + kQh1 * k] = static_cast<float>(unpack_trit(in[i].qh[m], k) - 1) * d;
+    }
+  }
+}
+
+bool validate_tq1_0(const void* data, size_t nbytes) {
+  return scales_finite(static_cast<const uint8_t*>(data), nbytes, sizeof(BlockTQ1), offsetof(BlockTQ1, d));
+}
 
 // The scale is the block's largest magnitude, so every value rounds to -1, 0
 // or +1. Codes are interleaved in groups of 128 values: byte m of a 32-byte

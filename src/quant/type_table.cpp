@@ -5,9 +5,14 @@
 #include <cctype>
 
 #include "quant/float_types.h"
+#include "quant/fp4.h"
+#include "quant/iq1.h"
+#include "quant/iq2.h"
+#include "quant/iq3.h"
 #include "quant/iq4.h"
 #include "quant/k_quants.h"
 #include "quant/q_legacy.h"
+#include "quant/q_low.h"
 #include "quant/ternary.h"
 #include "util/check.h"
 
@@ -37,10 +42,10 @@ constexpr TypeTraits kTypes[] = {
     {TypeId::Q5_K,    "Q5_K",    256, 176, true,  false, APEX_IMPL(q5_k)},
     {TypeId::Q6_K,    "Q6_K",    256, 210, true,  false, APEX_IMPL(q6_k)},
     {TypeId::Q8_K,    "Q8_K",    256, 292, true,  false, APEX_NONE},
-    {TypeId::IQ2_XXS, "IQ2_XXS", 256, 66,  true,  true,  APEX_NONE},
+    {TypeId::IQ2_XXS, "IQ2_XXS", 256, 66,  true,  true,  APEX_IMPL(iq2_xxs)},
     {TypeId::IQ2_XS,  "IQ2_XS",  256, 74,  true,  true,  APEX_NONE},
     {TypeId::IQ3_XXS, "IQ3_XXS", 256, 98,  true,  false, APEX_NONE},
-    {TypeId::IQ1_S,   "IQ1_S",   256, 50,  true,  true,  APEX_NONE},
+    {TypeId::IQ1_S,   "IQ1_S",   256, 50,  true,  true,  APEX_IMPL(iq1_s)},
     {TypeId::IQ4_NL,  "IQ4_NL",  32,  18,  true,  false, APEX_IMPL(iq4_nl)},
     {TypeId::IQ3_S,   "IQ3_S",   256, 110, true,  false, APEX_NONE},
     {TypeId::IQ2_S,   "IQ2_S",   256, 82,  true,  false, APEX_NONE},
@@ -50,14 +55,14 @@ constexpr TypeTraits kTypes[] = {
     {TypeId::I32,     "I32",     1,   4,   false, false, APEX_NONE},
     {TypeId::I64,     "I64",     1,   8,   false, false, APEX_NONE},
     {TypeId::F64,     "F64",     1,   8,   false, false, APEX_NONE},
-    {TypeId::IQ1_M,   "IQ1_M",   256, 56,  true,  false, APEX_NONE},
+    {TypeId::IQ1_M,   "IQ1_M",   256, 56,  true,  false, APEX_IMPL(iq1_m)},
     {TypeId::BF16,    "BF16",    1,   2,   false, false, APEX_IMPL(bf16)},
-    {TypeId::TQ1_0,   "TQ1_0",   256, 54,  true,  false, APEX_NONE},
+    {TypeId::TQ1_0,   "TQ1_0",   256, 54,  true,  false, APEX_IMPL(tq1_0)},
     {TypeId::TQ2_0,   "TQ2_0",   256, 66,  true,  false, APEX_IMPL(tq2_0)},
-    {TypeId::MXFP4,   "MXFP4",   32,  17,  true,  false, APEX_NONE},
-    {TypeId::NVFP4,   "NVFP4",   64,  36,  true,  false, APEX_NONE},
-    {TypeId::Q1_0,    "Q1_0",    128, 18,  true,  false, APEX_NONE},
-    {TypeId::Q2_0,    "Q2_0",    64,  18,  true,  false, APEX_NONE},
+    {TypeId::MXFP4,   "MXFP4",   32,  17,  true,  false, APEX_IMPL(mxfp4)},
+    {TypeId::NVFP4,   "NVFP4",   64,  36,  true,  false, APEX_IMPL(nvfp4)},
+    {TypeId::Q1_0,    "Q1_0",    128, 18,  true,  false, APEX_IMPL(q1_0)},
+    {TypeId::Q2_0,    "Q2_0",    64,  18,  true,  false, APEX_IMPL(q2_0)},
 };
 #undef APEX_IMPL
 #undef APEX_NONE
