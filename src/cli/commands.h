@@ -19,6 +19,7 @@ struct Command {
 std::vector<Command> all_commands();
 
 Command make_inspect();
+Command make_plan();
 Command make_quantize();
 Command make_synth();
 

@@ -1,0 +1,27 @@
+# APEX i-nano: Nano with a diverse imatrix
+#
+# From mudler/apex-quant (commit 8652828): the types are scripts/generate_config.sh's
+# profile "i-nano", the base ftype is the one scripts/quantize.sh passes to
+# llama-quantize for "i-nano".
+# quantize.sh has no case for i-nano, so it passes its default base, Q6_K
+# (scripts/apex_pipeline.sh uses IQ2_XXS instead). IQ2_S / IQ2_XXS experts
+# need an imatrix.
+# Types are spelled as generate_config.sh prints them, so
+# `apex plan --emit-tensor-type-file` reproduces that script's file line for line
+# (llama-quantize reads type names case-insensitively).
+name      i-nano
+about     Nano with a diverse imatrix
+base      Q6_K
+imatrix   recommended
+
+# role           layers       type
+routed_experts   edge         Q3_K
+routed_experts   near_edge    iq2_s
+routed_experts   middle       iq2_xxs
+shared_experts   edge         Q5_K
+shared_experts   all          Q4_K
+attention        attn_edge    Q4_K
+attention        all          Q3_K
+# generate_config.sh gives the linear-attention (SSM) tensors the attention types.
+ssm              attn_edge    Q4_K
+ssm              all          Q3_K
