@@ -6,6 +6,7 @@
 
 #include "quant/fp16.h"
 #include "quant/iq2_grids.h"
+#include "quant/iq_grid_search.h"
 #include "quant/k_quants_search.h"
 #include "quant/rounding.h"
 #include "util/check.h"
@@ -97,13 +98,24 @@ void snap_to_neighbour(const SearchTables& t, uint16_t key, const float* ax, con
 
 // Rounds an octet and moves it onto the codebook. Returns whether the
 // rounded codes already were a codebook point.
-bool round_onto_codebook(const SearchTables& t, const float* ax, const float* waux, float id, float scale,
-                         int8_t* codes) {
+// `snap` is the neighbour search: snap_to_neighbour in the reference, the
+// SIMD search (same choice) in the fast path.
+template <class Snap>
+bool round_onto_codebook(const SearchTables& t, const Snap& snap, const float* ax, const float* waux, float id,
+                         float scale, int8_t* codes) {
   const uint16_t key = round_octet(ax, id, codes);
   if (t.point_of[key] >= 0) return true;
-  snap_to_neighbour(t, key, ax, waux, scale, codes);
+  snap(key, ax, waux, scale, codes);
   return false;
 }
+
+// The reference's neighbour search.
+struct ScanNeighbours {
+  const SearchTables& t;
+  void operator()(uint16_t key, const float* ax, const float* w, float scale, int8_t* codes) const {
+    snap_to_neighbour(t, key, ax, w, scale, codes);
+  }
+};
 
 // The point index of codes that lie on the codebook. ggml aborts if they do
 // not (possible only for non-finite input); point 0 keeps us running.
@@ -165,7 +177,9 @@ int scale_code(float scale, float inv_d) {
 
 // ---- IQ2_XXS: groups of 32 -------------------------------------------------
 
-void quantize_block_xxs(const float* x, const float* imatrix, const SearchTables& t, BlockXXS* out) {
+template <class Snap>
+void quantize_block_xxs(const float* x, const float* imatrix, const SearchTables& t, const Snap& snap,
+                        BlockXXS* out) {
   constexpr int kGroup = 32;
   constexpr int kOctets = kGroup / kOctet;
   uint32_t words[kSuper / kGroup * 2] = {};
@@ -207,7 +221,7 @@ void quantize_block_xxs(const float* x, const float* imatrix, const SearchTables
       const float id = (2 * (kMaxCode + 1) - 1 + static_cast<float>(is) * 0.1f) / eff_max;
       const float this_scale = 1 / id;
       for (int k = 0; k < kOctets; ++k) {
-        round_onto_codebook(t, ax + kOctet * k, waux + kOctet * k, id, this_scale, Laux + kOctet * k);
+        round_onto_codebook(t, snap, ax + kOctet * k, waux + kOctet * k, id, this_scale, Laux + kOctet * k);
       }
       float sumqx, sumq2;
       fit_terms(ax, weight, Laux, kGroup, &sumqx, &sumq2);
@@ -221,7 +235,7 @@ void quantize_block_xxs(const float* x, const float* imatrix, const SearchTables
     if (scale > 0) {
       const float id = 1 / scale;
       for (int k = 0; k < kOctets; ++k) {
-        round_onto_codebook(t, ax + kOctet * k, waux + kOctet * k, id, scale, L + kOctet * k);
+        round_onto_codebook(t, snap, ax + kOctet * k, waux + kOctet * k, id, scale, L + kOctet * k);
       }
       float sumqx, sumq2;
       fit_terms(ax, weight, L, kGroup, &sumqx, &sumq2);
@@ -265,8 +279,9 @@ struct PairFit {
 // Fits 16 weights (two codebook points) under one scale. Returns false for a
 // group too small to store, which keeps all-zero bits.
 //   even_negatives: IQ2_XS's 7-bit sign fields (IQ2_S stores all 8).
+template <class Snap>
 bool fit_pair(const float* xb, const float* weight, const float* waux, float tiny, bool even_negatives,
-              const SearchTables& t, PairFit* fit) {
+              const SearchTables& t, const Snap& snap, PairFit* fit) {
   constexpr int kGroup = 16;
   float ax[kGroup];
   int8_t L[kGroup] = {}, Laux[kGroup];
@@ -288,7 +303,7 @@ bool fit_pair(const float* xb, const float* weight, const float* waux, float tin
     bool on_grid_aux[2];
     for (int k = 0; k < 2; ++k) {
       on_grid_aux[k] =
-          round_onto_codebook(t, ax + kOctet * k, waux + kOctet * k, id, this_scale, Laux + kOctet * k);
+          round_onto_codebook(t, snap, ax + kOctet * k, waux + kOctet * k, id, this_scale, Laux + kOctet * k);
     }
     float sumqx, sumq2;
     fit_terms(ax, weight, Laux, kGroup, &sumqx, &sumq2);
@@ -306,7 +321,7 @@ bool fit_pair(const float* xb, const float* weight, const float* waux, float tin
     const float id = 1 / scale;
     for (int k = 0; k < 2; ++k) {
       if (on_grid[k]) continue;
-      round_onto_codebook(t, ax + kOctet * k, waux + kOctet * k, id, scale, L + kOctet * k);
+      round_onto_codebook(t, snap, ax + kOctet * k, waux + kOctet * k, id, scale, L + kOctet * k);
     }
     float sumqx, sumq2;
     fit_terms(ax, weight, L, kGroup, &sumqx, &sumq2);
@@ -326,8 +341,9 @@ bool fit_pair(const float* xb, const float* weight, const float* waux, float tin
 // Both formats weight and fit their 16 sub-blocks the same way. Sub-blocks
 // too small to store get scale 0 and keep all-zero bits (stored[ib] false).
 // Returns the largest sub-block scale.
+template <class Snap>
 float fit_sub_blocks16(const float* x, const float* imatrix, float sigma2, float tiny, bool even_negatives,
-                       const SearchTables& t, PairFit* fits, bool* stored) {
+                       const SearchTables& t, const Snap& snap, PairFit* fits, bool* stored) {
   constexpr int kGroup = 16;
   float max_scale = 0;
   for (int ib = 0; ib < kSuper / kGroup; ++ib) {
@@ -341,7 +357,7 @@ float fit_sub_blocks16(const float* x, const float* imatrix, float sigma2, float
     }
     for (int i = 0; i < kGroup; ++i) waux[i] = std::sqrt(weight[i]);
     fits[ib].scale = 0;
-    stored[ib] = fit_pair(xb, weight, waux, tiny, even_negatives, t, &fits[ib]);
+    stored[ib] = fit_pair(xb, weight, waux, tiny, even_negatives, t, snap, &fits[ib]);
     if (stored[ib]) max_scale = max_of(max_scale, fits[ib].scale);
   }
   return max_scale;
@@ -356,7 +372,8 @@ void store_scale_codes(const PairFit* fits, float inv_d, uint8_t* out) {
   }
 }
 
-void quantize_block_xs(const float* x, const float* imatrix, const SearchTables& t, BlockXS* out) {
+template <class Snap>
+void quantize_block_xs(const float* x, const float* imatrix, const SearchTables& t, const Snap& snap, BlockXS* out) {
   std::memset(out, 0, sizeof(*out));
   out->d = fp32_to_fp16(0.f);
   float sumx2 = 0;
@@ -365,7 +382,7 @@ void quantize_block_xs(const float* x, const float* imatrix, const SearchTables&
 
   PairFit fits[kSuper / 16];
   bool stored[kSuper / 16];
-  const float max_scale = fit_sub_blocks16(x, imatrix, sigma2, kTinyGroup, true, t, fits, stored);
+  const float max_scale = fit_sub_blocks16(x, imatrix, sigma2, kTinyGroup, true, t, snap, fits, stored);
   if (max_scale == 0) return;  // ggml leaves the indices zero as well
   for (int ib = 0; ib < kSuper / 16; ++ib) {
     if (!stored[ib]) continue;
@@ -378,7 +395,8 @@ void quantize_block_xs(const float* x, const float* imatrix, const SearchTables&
   store_scale_codes(fits, 1 / d, out->scales);
 }
 
-void quantize_block_s(const float* x, const float* imatrix, const SearchTables& t, BlockS* out) {
+template <class Snap>
+void quantize_block_s(const float* x, const float* imatrix, const SearchTables& t, const Snap& snap, BlockS* out) {
   std::memset(out, 0, sizeof(*out));
   out->d = fp32_to_fp16(0.f);
   float sumx2 = 0;
@@ -387,7 +405,7 @@ void quantize_block_s(const float* x, const float* imatrix, const SearchTables& 
 
   PairFit fits[kSuper / 16];
   bool stored[kSuper / 16];
-  const float max_scale = fit_sub_blocks16(x, imatrix, sigma2, kTinyGroupS, false, t, fits, stored);
+  const float max_scale = fit_sub_blocks16(x, imatrix, sigma2, kTinyGroupS, false, t, snap, fits, stored);
   // Unlike IQ2_XS, the indices and signs are kept even when every scale is
   // zero (ggml writes them as it goes), so they are stored first.
   for (int ib = 0; ib < kSuper / 16; ++ib) {
@@ -422,6 +440,53 @@ size_t quantize_rows(const float* src, void* dst, int64_t nrows, int64_t n_per_r
   return static_cast<size_t>(nrows * nb) * sizeof(Block);
 }
 
+// ---- fast path ----------------------------------------------------------------
+// The fast path runs the same block quantizers with a faster neighbour
+// search (the search is nearly all of the time): per octet and scale, each
+// coordinate's three possible error terms are computed once with the
+// reference's expression, and the SIMD search (iq_grid_search.h) scores one
+// candidate per lane by adding its terms in coordinate order, so every error
+// and the chosen point are exactly the reference's.
+
+const iq_grid::PaddedLists& padded_lists(Codebook cb) {
+  auto build = [](Codebook c) {
+    const SearchTables& t = iq2::search_tables(c);
+    return iq_grid::pad_lists(t.first, t.count, t.candidates, iq2::codebook_points(c));
+  };
+  switch (cb) {
+    case Codebook::kXXS: {
+      static const iq_grid::PaddedLists lists = build(Codebook::kXXS);
+      return lists;
+    }
+    case Codebook::kXS: {
+      static const iq_grid::PaddedLists lists = build(Codebook::kXS);
+      return lists;
+    }
+    case Codebook::kS:
+      break;
+  }
+  static const iq_grid::PaddedLists lists = build(Codebook::kS);
+  return lists;
+}
+
+struct SimdNeighbours {
+  const SearchTables& t;
+  const iq_grid::PaddedLists& lists;
+  void operator()(uint16_t key, const float* ax, const float* w, float scale, int8_t* codes) const {
+    // Levels 2c + 1, as snap_to_neighbour converts them.
+    static constexpr float kLevels[3] = {1, 3, 5};
+    const int n = t.count[key];
+    APEX_CHECK(n > 0, "IQ2 key {} has no neighbour list", key);
+    iq_grid::Terms terms;
+    iq_grid::make_terms(ax, w, scale, kLevels, &terms);
+    const uint32_t first = lists.first[key];
+    const int c = iq_grid::first_best(terms, lists.keys.data() + first, n);
+    // No finite error at all: the reference keeps the list's first point.
+    const uint16_t point_key = lists.keys[first + (c >= 0 ? c : 0)];
+    for (int i = 0; i < kOctet; ++i) codes[i] = static_cast<int8_t>((point_key >> (2 * i)) & 3);
+  }
+};
+
 // ---- dequantization ---------------------------------------------------------
 
 // Writes 8 values: scale * magnitude, negated where the sign bit is set.
@@ -445,29 +510,40 @@ size_t quantize_iq2_xxs_ref(const float* src, void* dst, int64_t nrows, int64_t 
   APEX_CHECK(imatrix != nullptr, "IQ2_XXS needs an importance matrix (checked by quantize_rows)");
   const SearchTables& t = iq2::search_tables(Codebook::kXXS);
   return quantize_rows<BlockXXS>(src, dst, nrows, n_per_row, imatrix,
-                                 [&](const float* x, const float* w, BlockXXS* b) { quantize_block_xxs(x, w, t, b); });
+                                 [&](const float* x, const float* w, BlockXXS* b) { quantize_block_xxs(x, w, t, ScanNeighbours{t}, b); });
 }
 size_t quantize_iq2_xxs(const float* src, void* dst, int64_t nrows, int64_t n_per_row, const float* imatrix) {
-  return quantize_iq2_xxs_ref(src, dst, nrows, n_per_row, imatrix);
+  APEX_CHECK(imatrix != nullptr, "IQ2_XXS needs an importance matrix (checked by quantize_rows)");
+  const SearchTables& t = iq2::search_tables(Codebook::kXXS);
+  const SimdNeighbours snap{t, padded_lists(Codebook::kXXS)};
+  return quantize_rows<BlockXXS>(src, dst, nrows, n_per_row, imatrix,
+                          [&](const float* x, const float* w, BlockXXS* b) { quantize_block_xxs(x, w, t, snap, b); });
 }
 
 size_t quantize_iq2_xs_ref(const float* src, void* dst, int64_t nrows, int64_t n_per_row, const float* imatrix) {
   APEX_CHECK(imatrix != nullptr, "IQ2_XS needs an importance matrix (checked by quantize_rows)");
   const SearchTables& t = iq2::search_tables(Codebook::kXS);
   return quantize_rows<BlockXS>(src, dst, nrows, n_per_row, imatrix,
-                                [&](const float* x, const float* w, BlockXS* b) { quantize_block_xs(x, w, t, b); });
+                                [&](const float* x, const float* w, BlockXS* b) { quantize_block_xs(x, w, t, ScanNeighbours{t}, b); });
 }
 size_t quantize_iq2_xs(const float* src, void* dst, int64_t nrows, int64_t n_per_row, const float* imatrix) {
-  return quantize_iq2_xs_ref(src, dst, nrows, n_per_row, imatrix);
+  APEX_CHECK(imatrix != nullptr, "IQ2_XS needs an importance matrix (checked by quantize_rows)");
+  const SearchTables& t = iq2::search_tables(Codebook::kXS);
+  const SimdNeighbours snap{t, padded_lists(Codebook::kXS)};
+  return quantize_rows<BlockXS>(src, dst, nrows, n_per_row, imatrix,
+                          [&](const float* x, const float* w, BlockXS* b) { quantize_block_xs(x, w, t, snap, b); });
 }
 
 size_t quantize_iq2_s_ref(const float* src, void* dst, int64_t nrows, int64_t n_per_row, const float* imatrix) {
   const SearchTables& t = iq2::search_tables(Codebook::kS);
   return quantize_rows<BlockS>(src, dst, nrows, n_per_row, imatrix,
-                               [&](const float* x, const float* w, BlockS* b) { quantize_block_s(x, w, t, b); });
+                               [&](const float* x, const float* w, BlockS* b) { quantize_block_s(x, w, t, ScanNeighbours{t}, b); });
 }
 size_t quantize_iq2_s(const float* src, void* dst, int64_t nrows, int64_t n_per_row, const float* imatrix) {
-  return quantize_iq2_s_ref(src, dst, nrows, n_per_row, imatrix);
+  const SearchTables& t = iq2::search_tables(Codebook::kS);
+  const SimdNeighbours snap{t, padded_lists(Codebook::kS)};
+  return quantize_rows<BlockS>(src, dst, nrows, n_per_row, imatrix,
+                          [&](const float* x, const float* w, BlockS* b) { quantize_block_s(x, w, t, snap, b); });
 }
 
 void dequantize_iq2_xxs(const void* src, float* dst, int64_t n) {
