@@ -1,6 +1,8 @@
 #include "oracle/oracle.h"
 
 #include <dlfcn.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -127,6 +129,43 @@ size_t quantize_chunk(int type, const float* src, void* dst, int64_t start, int6
   using Fn = size_t (*)(int, const float*, void*, int64_t, int64_t, int64_t, const float*);
   static Fn fn = base_fn<Fn>("ggml_quantize_chunk");
   return fn(type, src, dst, start, nrows, n_per_row, imatrix);
+}
+
+std::optional<std::vector<uint8_t>> quantize_chunk_isolated(int type, const float* src, int64_t nrows,
+                                                            int64_t n_per_row, const float* imatrix,
+                                                            size_t nbytes) {
+  int pipe_fd[2];
+  if (pipe(pipe_fd) != 0) return std::nullopt;
+  std::fflush(nullptr);  // or the child's exit path may print our buffered output again
+  const pid_t child = fork();
+  if (child < 0) {
+    close(pipe_fd[0]);
+    close(pipe_fd[1]);
+    return std::nullopt;
+  }
+  if (child == 0) {
+    close(pipe_fd[0]);
+    // ggml's abort message would clutter the test log; the parent reports aborts.
+    if (std::freopen("/dev/null", "w", stderr) == nullptr) _exit(4);
+    std::vector<uint8_t> out(nbytes);
+    if (quantize_chunk(type, src, out.data(), 0, nrows, n_per_row, imatrix) != nbytes) _exit(2);
+    for (size_t done = 0; done < nbytes;) {
+      const ssize_t w = write(pipe_fd[1], out.data() + done, nbytes - done);
+      if (w <= 0) _exit(3);
+      done += static_cast<size_t>(w);
+    }
+    _exit(0);
+  }
+  close(pipe_fd[1]);
+  std::vector<uint8_t> got;
+  got.reserve(nbytes);
+  uint8_t chunk[8192];
+  for (ssize_t r; (r = read(pipe_fd[0], chunk, sizeof(chunk))) > 0;) got.insert(got.end(), chunk, chunk + r);
+  close(pipe_fd[0]);
+  int status = 0;
+  waitpid(child, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || got.size() != nbytes) return std::nullopt;
+  return got;
 }
 
 const GgmlTypeTraits* type_traits(int type) {

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,14 @@ struct GgmlTypeTraits {  // ggml_type_traits of this build
 // ggml_quantize_chunk(type, src, dst, start, nrows, n_per_row, imatrix).
 size_t quantize_chunk(int type, const float* src, void* dst, int64_t start, int64_t nrows,
                       int64_t n_per_row, const float* imatrix);
+// The same in a forked child: the oracle's bytes, or nothing when ggml aborts
+// on this input (its i-quant neighbour searches GGML_ASSERT on rows whose
+// squares overflow, e.g. values near 1e30). The child inherits the parent's
+// state, so call quantize_chunk once in the parent first to build any lookup
+// grids there instead of in every child.
+std::optional<std::vector<uint8_t>> quantize_chunk_isolated(int type, const float* src, int64_t nrows,
+                                                            int64_t n_per_row, const float* imatrix,
+                                                            size_t nbytes);
 const GgmlTypeTraits* type_traits(int type);
 bool quantize_requires_imatrix(int type);
 // Dequantize with the oracle's to_float.

@@ -6,8 +6,6 @@
 // quantizes without crashing; otherwise bytes, dequantized floats and the
 // validation verdict must match exactly.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -42,41 +40,6 @@ const Iq2Type kTypes[] = {
     {TypeId::IQ2_XS, quantize_iq2_xs, quantize_iq2_xs_ref, dequantize_iq2_xs, validate_iq2_xs, 74},
     {TypeId::IQ2_S, quantize_iq2_s, quantize_iq2_s_ref, dequantize_iq2_s, validate_iq2_s, 82},
 };
-
-// The oracle's bytes, or nothing when ggml aborts on this input.
-std::optional<std::vector<uint8_t>> oracle_quantize_isolated(int type, const float* src, int64_t nrows,
-                                                             int64_t n_per_row, const float* imatrix,
-                                                             size_t nbytes) {
-  int fds[2];
-  if (pipe(fds) != 0) return std::nullopt;
-  const pid_t pid = fork();
-  if (pid == 0) {
-    close(fds[0]);
-    std::vector<uint8_t> out(nbytes);
-    const size_t written = oracle::quantize_chunk(type, src, out.data(), 0, nrows, n_per_row, imatrix);
-    if (written != nbytes) _exit(2);
-    size_t off = 0;
-    while (off < nbytes) {
-      const ssize_t w = write(fds[1], out.data() + off, nbytes - off);
-      if (w <= 0) _exit(3);
-      off += static_cast<size_t>(w);
-    }
-    _exit(0);
-  }
-  close(fds[1]);
-  std::vector<uint8_t> bytes;
-  uint8_t buf[4096];
-  for (;;) {
-    const ssize_t r = read(fds[0], buf, sizeof(buf));
-    if (r <= 0) break;
-    bytes.insert(bytes.end(), buf, buf + r);
-  }
-  close(fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || bytes.size() != nbytes) return std::nullopt;
-  return bytes;
-}
 
 class Iq2Oracle : public ::testing::TestWithParam<Iq2Type> {};
 
@@ -119,7 +82,7 @@ TEST_P(Iq2Oracle, MatchesOracleWhereverGgmlQuantizes) {
         ASSERT_EQ(t.quantize_ref(fam.data.data(), ref.data(), kRows, n_per_row, qw), nbytes);
         ASSERT_EQ(ours, ref) << "fast path differs from reference";
 
-        const auto theirs = oracle_quantize_isolated(type, fam.data.data(), kRows, n_per_row, qw, nbytes);
+        const auto theirs = oracle::quantize_chunk_isolated(type, fam.data.data(), kRows, n_per_row, qw, nbytes);
         if (!theirs) {
           ++oracle_aborted;
           aborted_on += " " + fam.name + "/" + imat.name + "/" + std::to_string(n_per_row);

@@ -7,8 +7,6 @@
 // quantization runs in a forked child so such an abort only means "ggml has
 // no answer here"; apex must then still quantize without crashing.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -39,37 +37,6 @@ const Format kFormats[] = {
     {"IQ3_XXS", static_cast<int>(TypeId::IQ3_XXS), 98, quantize_iq3_xxs, quantize_iq3_xxs_ref, dequantize_iq3_xxs},
     {"IQ3_S", static_cast<int>(TypeId::IQ3_S), 110, quantize_iq3_s, quantize_iq3_s_ref, dequantize_iq3_s},
 };
-
-// ggml_quantize_chunk in a child process: its bytes, or nothing if it died.
-std::optional<std::vector<uint8_t>> oracle_bytes_or_abort(int type, const float* src, int64_t nrows,
-                                                          int64_t n_per_row, const float* qw, size_t nbytes) {
-  int pipe_fd[2];
-  if (pipe(pipe_fd) != 0) return std::nullopt;
-  std::fflush(nullptr);  // or the child's exit path may print our buffered output again
-  const pid_t child = fork();
-  if (child < 0) return std::nullopt;
-  if (child == 0) {
-    close(pipe_fd[0]);
-    if (FILE* quiet = std::freopen("/dev/null", "w", stderr); quiet == nullptr) _exit(4);  // ggml's abort message
-    std::vector<uint8_t> out(nbytes);
-    if (oracle::quantize_chunk(type, src, out.data(), 0, nrows, n_per_row, qw) != nbytes) _exit(2);
-    for (size_t done = 0; done < nbytes;) {
-      const ssize_t w = write(pipe_fd[1], out.data() + done, nbytes - done);
-      if (w <= 0) _exit(3);
-      done += static_cast<size_t>(w);
-    }
-    _exit(0);
-  }
-  close(pipe_fd[1]);
-  std::vector<uint8_t> got;
-  uint8_t chunk[8192];
-  for (ssize_t r; (r = read(pipe_fd[0], chunk, sizeof(chunk))) > 0;) got.insert(got.end(), chunk, chunk + r);
-  close(pipe_fd[0]);
-  int status = 0;
-  waitpid(child, &status, 0);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || got.size() != nbytes) return std::nullopt;
-  return got;
-}
 
 TEST(Iq3Grids, TablesBuildFastAndCoverEveryKey) {
   const auto start = std::chrono::steady_clock::now();
@@ -142,7 +109,7 @@ TEST(Iq3Quantize, RowFamiliesMatchOracle) {
           ASSERT_EQ(f.quantize(fam.data.data(), ours.data(), kRows, n_per_row, qw), nbytes);
           ASSERT_EQ(f.quantize_ref(fam.data.data(), ref.data(), kRows, n_per_row, qw), nbytes);
           ASSERT_EQ(ours, ref) << "fast path differs from reference";
-          const auto theirs = oracle_bytes_or_abort(f.type, fam.data.data(), kRows, n_per_row, qw, nbytes);
+          const auto theirs = oracle::quantize_chunk_isolated(f.type, fam.data.data(), kRows, n_per_row, qw, nbytes);
           if (!theirs) {
             aborted_on += " " + fam.name + "/" + imat.name + "/" + std::to_string(n_per_row);
             // Only the overflowing family may leave ggml without an answer.
