@@ -6,7 +6,9 @@
 #include <cstring>
 
 #include "quant/fp16.h"
+#include "quant/iq1_cuts.h"
 #include "quant/iq1_grids.h"
+#include "quant/iq_grid_search.h"
 #include "quant/rounding.h"
 
 namespace apex::quant {
@@ -96,31 +98,28 @@ float weighted_error(const int8_t* point_codes, const float* x, const float* w, 
   return d2;
 }
 
-// The codebook point for a group whose codes (0..2 each) are `codes`: the
-// point with that key, or else the candidate with the least weighted squared
-// error at the given scale (first one on ties), as ggml's
-// iq1_find_best_neighbour2 chooses. Rewrites `codes` to the chosen point's.
-// Returns the point index and whether the key was a point itself.
-int choose_point(const iq1::SearchTables& t, int8_t* codes, const float* x, const float* w, float scale,
-                 const float* levels, bool* exact) {
-  const uint16_t key = pack_key(codes);
-  int point = t.point_of[key];
-  *exact = point >= 0;
-  if (point >= 0) return point;
-  float best = FLT_MAX;
-  const uint16_t* cand = t.candidates.data() + t.first[key];
-  for (int c = 0; c < t.count[key]; ++c) {
-    const float d2 = weighted_error(&t.codes[8 * cand[c]], x, w, scale, levels);
-    if (d2 < best) {
-      best = d2;
-      point = cand[c];
+// The reference's scan of a key's candidate list: the candidate with the
+// least weighted squared error at the given scale (first one on ties, errors
+// of NaN or >= FLT_MAX never chosen), or -1.
+struct ScanCandidates {
+  const iq1::SearchTables& t;
+  int operator()(uint16_t key, const float* x, const float* w, float scale, const float* levels) const {
+    float best = FLT_MAX;
+    int point = -1;
+    const uint16_t* cand = t.candidates.data() + t.first[key];
+    for (int c = 0; c < t.count[key]; ++c) {
+      const float d2 = weighted_error(&t.codes[8 * cand[c]], x, w, scale, levels);
+      if (d2 < best) {
+        best = d2;
+        point = cand[c];
+      }
     }
+    return point;
   }
-  if (point < 0) {
-    // Every candidate's error overflowed (or is NaN): search the whole
-    // codebook. ggml's fallback here indexes the weights by point number
-    // (reading past the group) and aborts if that finds nothing either; we
-    // read the group itself and settle for point 0 rather than abort.
+  // The same scan over the whole codebook, in point order.
+  int whole_codebook(const float* x, const float* w, float scale, const float* levels) const {
+    float best = FLT_MAX;
+    int point = -1;
     for (int p = 0; p < iq1::kPoints; ++p) {
       const float d2 = weighted_error(&t.codes[8 * p], x, w, scale, levels);
       if (d2 < best) {
@@ -128,6 +127,31 @@ int choose_point(const iq1::SearchTables& t, int8_t* codes, const float* x, cons
         point = p;
       }
     }
+    return point;
+  }
+};
+
+// The codebook point for a group whose codes (0..2 each) are `codes`: the
+// point with that key, or else the candidate with the least weighted squared
+// error at the given scale (first one on ties), as ggml's
+// iq1_find_best_neighbour2 chooses. Rewrites `codes` to the chosen point's.
+// Returns the point index and whether the key was a point itself.
+// `search` scans candidate lists (ScanCandidates, or the fast path's SIMD
+// search, which chooses the same point).
+template <class Search>
+int choose_point(const iq1::SearchTables& t, const Search& search, int8_t* codes, const float* x, const float* w,
+                 float scale, const float* levels, bool* exact) {
+  const uint16_t key = pack_key(codes);
+  int point = t.point_of[key];
+  *exact = point >= 0;
+  if (point >= 0) return point;
+  point = search(key, x, w, scale, levels);
+  if (point < 0) {
+    // Every candidate's error overflowed (or is NaN): search the whole
+    // codebook. ggml's fallback here indexes the weights by point number
+    // (reading past the group) and aborts if that finds nothing either; we
+    // read the group itself and settle for point 0 rather than abort.
+    point = search.whole_codebook(x, w, scale, levels);
     if (point < 0) point = 0;
   }
   std::memcpy(codes, &t.codes[8 * point], kGroup);
@@ -155,13 +179,44 @@ void refit_scale(const iq1::SearchTables& t, const uint16_t* points, const float
 
 constexpr int kBlockS = 32;  // weights per block scale and shift sign
 
-void quantize_block_s(const iq1::SearchTables& t, const float* xbl, const float* imatrix, BlockS* y) {
+// The reference cut search of an IQ1_S block: every cut pair (i1 <= i2) in
+// value order, for both shift signs (plus first), sums from the prefix sums
+// sumx/sumw over the sorted block; the best weighted fit (sumqx^2 / sumq2)
+// wins, tested and updated in exactly ggml's order and arithmetic.
+iq1::CutResult cuts_s_ref(const float* sumx, const float* sumw, float amax) {
+  float best_score = -FLT_MAX, scale = amax;
+  int cut1 = -1, cut2 = -1, shift = 0;
+  auto try_cuts = [&](int i1, int i2, const float* lv, int sign) {
+    const float sumqx = (sumx[i1] - sumx[0]) * lv[0] + (sumx[i2] - sumx[i1]) * lv[1] + (sumx[kBlockS] - sumx[i2]) * lv[2];
+    const float sumq2 = (sumw[i1] - sumw[0]) * lv[0] * lv[0] + (sumw[i2] - sumw[i1]) * lv[1] * lv[1] +
+                        (sumw[kBlockS] - sumw[i2]) * lv[2] * lv[2];
+    if (sumq2 > 0 && sumqx * sumqx > best_score * sumq2) {
+      scale = sumqx / sumq2;
+      best_score = scale * sumqx;
+      cut1 = i1;
+      cut2 = i2;
+      shift = sign;
+    }
+  };
+  for (int i1 = 0; i1 <= kBlockS; ++i1) {
+    for (int i2 = i1; i2 <= kBlockS; ++i2) {
+      try_cuts(i1, i2, kLevelsPlus, 1);
+      try_cuts(i1, i2, kLevelsMinus, -1);
+    }
+  }
+  return {scale, cut1, cut2, shift};
+}
+
+template <class Kernels>
+void quantize_block_s(const iq1::SearchTables& t, const Kernels& kernels, const float* xbl, const float* imatrix,
+                      BlockS* y) {
   std::memset(y, 0, sizeof(*y));  // d = +0, which is fp16 0x0000
   float scales[kSuper / kBlockS];
   int shifts[kSuper / kBlockS];
   float weight[kBlockS];
   ValueAt order[kBlockS];
-  float sumx[kBlockS + 1], sumw[kBlockS + 1];
+  // Padded for the fast cut search's vector loads (see iq1_cuts.h).
+  float sumx[iq1::kCutPad] = {}, sumw[iq1::kCutPad] = {};
   int8_t L[kBlockS];
   uint16_t points[kBlockS / kGroup];
   float max_scale = 0;
@@ -179,34 +234,18 @@ void quantize_block_s(const iq1::SearchTables& t, const float* xbl, const float*
     // points in value order; prefix sums over the sorted weights give every
     // cut pair's least-squares fit in O(1), so all pairs are tried for both
     // signs and the best weighted fit (sumqx^2 / sumq2) wins.
-    order_by_value(xb, kBlockS, order);
+    kernels.order(xb, kBlockS, order);
     sumx[0] = sumw[0] = 0;
     for (int j = 0; j < kBlockS; ++j) {
       const int i = order[j].index;
       sumx[j + 1] = sumx[j] + weight[i] * xb[i];
       sumw[j + 1] = sumw[j] + weight[i];
     }
-    float best_score = -FLT_MAX, scale = amax;
-    int cut1 = -1, cut2 = -1, shift = 0;
-    auto try_cuts = [&](int i1, int i2, const float* lv, int sign) {
-      const float sumqx = (sumx[i1] - sumx[0]) * lv[0] + (sumx[i2] - sumx[i1]) * lv[1] + (sumx[kBlockS] - sumx[i2]) * lv[2];
-      const float sumq2 = (sumw[i1] - sumw[0]) * lv[0] * lv[0] + (sumw[i2] - sumw[i1]) * lv[1] * lv[1] +
-                          (sumw[kBlockS] - sumw[i2]) * lv[2] * lv[2];
-      if (sumq2 > 0 && sumqx * sumqx > best_score * sumq2) {
-        scale = sumqx / sumq2;
-        best_score = scale * sumqx;
-        cut1 = i1;
-        cut2 = i2;
-        shift = sign;
-      }
-    };
-    for (int i1 = 0; i1 <= kBlockS; ++i1) {
-      for (int i2 = i1; i2 <= kBlockS; ++i2) {
-        try_cuts(i1, i2, kLevelsPlus, 1);
-        try_cuts(i1, i2, kLevelsMinus, -1);
-      }
-    }
-    if (cut1 < 0 || cut2 < 0 || shift == 0) continue;
+    const iq1::CutResult cut = kernels.cuts_s(sumx, sumw, amax);
+    if (cut.cut1 < 0) continue;
+    const int cut1 = cut.cut1, cut2 = cut.cut2;
+    float scale = cut.scale;
+    int shift = cut.choice;
     for (int j = 0; j < kBlockS; ++j) L[order[j].index] = static_cast<int8_t>(j < cut1 ? 0 : (j < cut2 ? 1 : 2));
     if (scale < 0) {
       // A negative scale is the mirrored fit: flip codes and shift sign.
@@ -219,7 +258,7 @@ void quantize_block_s(const iq1::SearchTables& t, const float* xbl, const float*
     for (int k = 0; k < kBlockS / kGroup; ++k) {
       bool exact;
       points[k] = static_cast<uint16_t>(
-          choose_point(t, L + kGroup * k, xb + kGroup * k, weight + kGroup * k, scale, levels, &exact));
+          choose_point(t, kernels.search, L + kGroup * k, xb + kGroup * k, weight + kGroup * k, scale, levels, &exact));
       all_exact = all_exact && exact;
     }
     if (!all_exact) {
@@ -262,7 +301,63 @@ const float* levels_m(int shift_pair, int group) {
   return minus ? kLevelsMinus : kLevelsPlus;
 }
 
-void quantize_block_m(const iq1::SearchTables& t, const float* xbl, const float* imatrix, BlockM* y) {
+// The inputs of an IQ1_M block's cut search: per-half prefix sums over the
+// sorted block and the constants ggml derives from the levels.
+iq1::CutsM cuts_m_inputs(const float (*px)[iq1::kCutPad], const float (*pw)[iq1::kCutPad]) {
+  iq1::CutsM in;
+  for (int h = 0; h < 2; ++h) {
+    in.px[h] = px[h];
+    in.pw[h] = pw[h];
+    in.total_x[h] = px[h][kBlockM];
+    in.total_w[h] = pw[h][kBlockM];
+  }
+  in.p2 = kLevelsPlus[2];
+  in.m2 = kLevelsMinus[2];
+  in.cp1 = kLevelsPlus[0] * kLevelsPlus[0] - kLevelsPlus[1] * kLevelsPlus[1];
+  in.cp2 = kLevelsPlus[1] * kLevelsPlus[1] - kLevelsPlus[2] * kLevelsPlus[2];
+  in.cm1 = kLevelsMinus[0] * kLevelsMinus[0] - kLevelsMinus[1] * kLevelsMinus[1];
+  in.cm2 = kLevelsMinus[1] * kLevelsMinus[1] - kLevelsMinus[2] * kLevelsMinus[2];
+  return in;
+}
+
+// The reference cut search of an IQ1_M block: every cut pair in value order
+// and, per pair, the four shift-sign pairs (++, +-, -+, --). Because adjacent
+// levels differ by exactly 1 under both signs, a cut pair's sum(w*q*x) is
+// top*total - S(i1) - S(i2), and sum(w*q^2) is linear in the prefix weights
+// with fixed coefficients; the float expressions follow ggml's so the sums
+// round alike.
+iq1::CutResult cuts_m_ref(const iq1::CutsM& in, float amax) {
+  float best_score = -FLT_MAX, scale = amax;
+  int cut1 = -1, cut2 = -1, best_pair = -1;
+  for (int i1 = 0; i1 <= kBlockM; ++i1) {
+    for (int i2 = i1; i2 <= kBlockM; ++i2) {
+      float qx_p[2], qx_m[2], q2_p[2], q2_m[2];
+      for (int h = 0; h < 2; ++h) {
+        const float sx = in.px[h][i1] + in.px[h][i2];
+        qx_p[h] = in.total_x[h] * in.p2 - sx;
+        qx_m[h] = in.total_x[h] * in.m2 - sx;
+        q2_p[h] = in.total_w[h] * in.p2 * in.p2 + in.pw[h][i1] * in.cp1 + in.pw[h][i2] * in.cp2;
+        q2_m[h] = in.total_w[h] * in.m2 * in.m2 + in.pw[h][i1] * in.cm1 + in.pw[h][i2] * in.cm2;
+      }
+      const float sumqx[4] = {qx_p[0] + qx_p[1], qx_p[0] + qx_m[1], qx_m[0] + qx_p[1], qx_m[0] + qx_m[1]};
+      const float sumq2[4] = {q2_p[0] + q2_p[1], q2_p[0] + q2_m[1], q2_m[0] + q2_p[1], q2_m[0] + q2_m[1]};
+      for (int k = 0; k < 4; ++k) {
+        if (sumq2[k] > 0 && sumqx[k] * sumqx[k] > best_score * sumq2[k]) {
+          scale = sumqx[k] / sumq2[k];
+          best_score = scale * sumqx[k];
+          cut1 = i1;
+          cut2 = i2;
+          best_pair = k;
+        }
+      }
+    }
+  }
+  return {scale, cut1, cut2, best_pair};
+}
+
+template <class Kernels>
+void quantize_block_m(const iq1::SearchTables& t, const Kernels& kernels, const float* xbl, const float* imatrix,
+                      BlockM* y) {
   constexpr uint8_t kShiftBits[4] = {0x00, 0x80, 0x08, 0x88};  // qh bits for each shift pair
   std::memset(y, 0, sizeof(*y));
   float scales[kSuper / kBlockM];
@@ -289,8 +384,8 @@ void quantize_block_m(const iq1::SearchTables& t, const float* xbl, const float*
     // signs, a cut pair's sum(w*q*x) is top*total - S(i1) - S(i2), and
     // sum(w*q^2) is linear in the prefix weights with fixed coefficients;
     // the float expressions below follow ggml's so the sums round alike.
-    order_by_value(xb, kBlockM, order);
-    float px[2][kBlockM + 1], pw[2][kBlockM + 1];
+    kernels.order(xb, kBlockM, order);
+    float px[2][iq1::kCutPad] = {}, pw[2][iq1::kCutPad] = {};  // padded as for IQ1_S
     px[0][0] = px[1][0] = pw[0][0] = pw[1][0] = 0;
     for (int j = 0; j < kBlockM; ++j) {
       const int i = order[j].index;
@@ -300,39 +395,11 @@ void quantize_block_m(const iq1::SearchTables& t, const float* xbl, const float*
       pw[h][j + 1] = pw[h][j] + wb[i];
       pw[1 - h][j + 1] = pw[1 - h][j];
     }
-    const float total_x[2] = {px[0][kBlockM], px[1][kBlockM]};
-    const float total_w[2] = {pw[0][kBlockM], pw[1][kBlockM]};
-    constexpr float p2 = kLevelsPlus[2], m2 = kLevelsMinus[2];
-    constexpr float cp1 = kLevelsPlus[0] * kLevelsPlus[0] - kLevelsPlus[1] * kLevelsPlus[1];
-    constexpr float cp2 = kLevelsPlus[1] * kLevelsPlus[1] - kLevelsPlus[2] * kLevelsPlus[2];
-    constexpr float cm1 = kLevelsMinus[0] * kLevelsMinus[0] - kLevelsMinus[1] * kLevelsMinus[1];
-    constexpr float cm2 = kLevelsMinus[1] * kLevelsMinus[1] - kLevelsMinus[2] * kLevelsMinus[2];
-    float best_score = -FLT_MAX, scale = amax;
-    int cut1 = -1, cut2 = -1, best_pair = -1;
-    for (int i1 = 0; i1 <= kBlockM; ++i1) {
-      for (int i2 = i1; i2 <= kBlockM; ++i2) {
-        float qx_p[2], qx_m[2], q2_p[2], q2_m[2];
-        for (int h = 0; h < 2; ++h) {
-          const float sx = px[h][i1] + px[h][i2];
-          qx_p[h] = total_x[h] * p2 - sx;
-          qx_m[h] = total_x[h] * m2 - sx;
-          q2_p[h] = total_w[h] * p2 * p2 + pw[h][i1] * cp1 + pw[h][i2] * cp2;
-          q2_m[h] = total_w[h] * m2 * m2 + pw[h][i1] * cm1 + pw[h][i2] * cm2;
-        }
-        const float sumqx[4] = {qx_p[0] + qx_p[1], qx_p[0] + qx_m[1], qx_m[0] + qx_p[1], qx_m[0] + qx_m[1]};
-        const float sumq2[4] = {q2_p[0] + q2_p[1], q2_p[0] + q2_m[1], q2_m[0] + q2_p[1], q2_m[0] + q2_m[1]};
-        for (int k = 0; k < 4; ++k) {
-          if (sumq2[k] > 0 && sumqx[k] * sumqx[k] > best_score * sumq2[k]) {
-            scale = sumqx[k] / sumq2[k];
-            best_score = scale * sumqx[k];
-            cut1 = i1;
-            cut2 = i2;
-            best_pair = k;
-          }
-        }
-      }
-    }
-    if (cut1 < 0 || cut2 < 0 || best_pair < 0) continue;
+    const iq1::CutResult cut = kernels.cuts_m(cuts_m_inputs(px, pw), amax);
+    if (cut.cut1 < 0) continue;
+    const int cut1 = cut.cut1, cut2 = cut.cut2;
+    float scale = cut.scale;
+    int best_pair = cut.choice;
     for (int j = 0; j < kBlockM; ++j) L[order[j].index] = static_cast<int8_t>(j < cut1 ? 0 : (j < cut2 ? 1 : 2));
     if (scale < 0) {
       for (int8_t& l : L) l = static_cast<int8_t>(2 - l);
@@ -344,7 +411,7 @@ void quantize_block_m(const iq1::SearchTables& t, const float* xbl, const float*
     for (int k = 0; k < kBlockM / kGroup; ++k) {
       bool exact;
       points[k] = static_cast<uint16_t>(
-          choose_point(t, L + kGroup * k, xb + kGroup * k, wb + kGroup * k, scale, levels[k], &exact));
+          choose_point(t, kernels.search, L + kGroup * k, xb + kGroup * k, wb + kGroup * k, scale, levels[k], &exact));
       all_exact = all_exact && exact;
     }
     if (!all_exact) refit_scale(t, points, levels, kBlockM / kGroup, xb, wb, &scale);
@@ -390,6 +457,81 @@ void quantize_block_m(const iq1::SearchTables& t, const float* xbl, const float*
   std::memcpy(y->scales, sc, sizeof(sc));  // little-endian words, as ggml stores them
 }
 
+// ---------------------------------------------------------------- kernels
+
+// The reference: qsort, the sequential cut scans above, list scans.
+struct ReferenceKernels {
+  ScanCandidates search;
+  void order(const float* x, int n, ValueAt* out) const { order_by_value(x, n, out); }
+  iq1::CutResult cuts_s(const float* sumx, const float* sumw, float amax) const { return cuts_s_ref(sumx, sumw, amax); }
+  iq1::CutResult cuts_m(const iq1::CutsM& in, float amax) const { return cuts_m_ref(in, amax); }
+};
+
+// The fast path's candidate search: per-coordinate error terms and the SIMD
+// lane-per-candidate search (iq_grid_search.h), which adds each candidate's
+// terms in the reference's order and keeps the reference's first minimum.
+struct SimdCandidates {
+  const iq1::SearchTables& t;
+  const iq_grid::PaddedLists& lists;
+  const std::vector<uint16_t>& all_keys;  // every point's key, in point order
+  int operator()(uint16_t key, const float* x, const float* w, float scale, const float* levels) const {
+    iq_grid::Terms terms;
+    iq_grid::make_terms(x, w, scale, levels, &terms);
+    const uint32_t first = lists.first[key];
+    const int c = iq_grid::first_best(terms, lists.keys.data() + first, t.count[key]);
+    return c >= 0 ? lists.points[first + c] : -1;
+  }
+  int whole_codebook(const float* x, const float* w, float scale, const float* levels) const {
+    iq_grid::Terms terms;
+    iq_grid::make_terms(x, w, scale, levels, &terms);
+    return iq_grid::first_best(terms, all_keys.data(), iq1::kPoints);
+  }
+};
+
+// Sorting by value without qsort when no two values compare equal and none
+// is NaN: the comparator then defines a strict total order, the sorted
+// permutation is unique, and any correct sort returns exactly what qsort
+// does. With a tie (including -0 vs +0) or a NaN, qsort itself decides.
+void order_by_value_fast(const float* x, int n, ValueAt* order) {
+  for (int j = 0; j < n; ++j) {
+    if (std::isnan(x[j])) {
+      order_by_value(x, n, order);
+      return;
+    }
+  }
+  for (int j = 0; j < n; ++j) {
+    const ValueAt v{x[j], j};
+    int k = j;
+    for (; k > 0 && v.x < order[k - 1].x; --k) order[k] = order[k - 1];
+    order[k] = v;
+  }
+  for (int j = 1; j < n; ++j) {
+    if (order[j].x == order[j - 1].x) {
+      order_by_value(x, n, order);
+      return;
+    }
+  }
+}
+
+struct FastKernels {
+  SimdCandidates search;
+  void order(const float* x, int n, ValueAt* out) const { order_by_value_fast(x, n, out); }
+  iq1::CutResult cuts_s(const float* sumx, const float* sumw, float amax) const {
+    return iq1::best_cuts_s(sumx, sumw, kLevelsPlus, kLevelsMinus, amax);
+  }
+  iq1::CutResult cuts_m(const iq1::CutsM& in, float amax) const { return iq1::best_cuts_m(in, amax); }
+};
+
+const FastKernels& fast_kernels() {
+  static const iq_grid::PaddedLists lists = [] {
+    const iq1::SearchTables& t = iq1::search_tables();
+    return iq_grid::pad_lists(t.first, t.count, t.candidates, iq1::codebook_points());
+  }();
+  static const std::vector<uint16_t> all_keys(iq1::codebook_points().begin(), iq1::codebook_points().end());
+  static const FastKernels kernels{SimdCandidates{iq1::search_tables(), lists, all_keys}};
+  return kernels;
+}
+
 uint16_t scale_m(const BlockM& b, uint16_t sc[4]) {
   std::memcpy(sc, b.scales, 8);
   return static_cast<uint16_t>((sc[0] >> 12) | ((sc[1] >> 8) & 0x00f0) | ((sc[2] >> 4) & 0x0f00) | (sc[3] & 0xf000));
@@ -416,11 +558,21 @@ size_t quantize_rows(const float* src, void* dst, int64_t nrows, int64_t n_per_r
 // table refuses it before we get here). Called directly without one, this
 // weighs each value by its square, as IQ1_M does, rather than crash.
 size_t quantize_iq1_s_ref(const float* src, void* dst, int64_t nrows, int64_t n_per_row, const float* imatrix) {
-  return quantize_rows<BlockS>(src, dst, nrows, n_per_row, imatrix, quantize_block_s);
+  return quantize_rows<BlockS>(src, dst, nrows, n_per_row, imatrix,
+                             [](const iq1::SearchTables& t, const float* x, const float* w, BlockS* y) {
+                               quantize_block_s(t, ReferenceKernels{ScanCandidates{t}}, x, w, y);
+                             });
 }
 
+// Same block quantizer with the fast kernels: a sort that defers to qsort on
+// ties, the filtered SIMD cut search (iq1_cuts.h) and the SIMD candidate
+// search (iq_grid_search.h), each proven to decide exactly as the reference.
 size_t quantize_iq1_s(const float* src, void* dst, int64_t nrows, int64_t n_per_row, const float* imatrix) {
-  return quantize_iq1_s_ref(src, dst, nrows, n_per_row, imatrix);
+  const FastKernels& kernels = fast_kernels();
+  return quantize_rows<BlockS>(src, dst, nrows, n_per_row, imatrix,
+                             [&](const iq1::SearchTables& t, const float* x, const float* w, BlockS* y) {
+                               quantize_block_s(t, kernels, x, w, y);
+                             });
 }
 
 void dequantize_iq1_s(const void* src, float* dst, int64_t n) {
@@ -452,11 +604,21 @@ bool validate_iq1_s(const void* data, size_t nbytes) {
 }
 
 size_t quantize_iq1_m_ref(const float* src, void* dst, int64_t nrows, int64_t n_per_row, const float* imatrix) {
-  return quantize_rows<BlockM>(src, dst, nrows, n_per_row, imatrix, quantize_block_m);
+  return quantize_rows<BlockM>(src, dst, nrows, n_per_row, imatrix,
+                             [](const iq1::SearchTables& t, const float* x, const float* w, BlockM* y) {
+                               quantize_block_m(t, ReferenceKernels{ScanCandidates{t}}, x, w, y);
+                             });
 }
 
+// Same block quantizer with the fast kernels: a sort that defers to qsort on
+// ties, the filtered SIMD cut search (iq1_cuts.h) and the SIMD candidate
+// search (iq_grid_search.h), each proven to decide exactly as the reference.
 size_t quantize_iq1_m(const float* src, void* dst, int64_t nrows, int64_t n_per_row, const float* imatrix) {
-  return quantize_iq1_m_ref(src, dst, nrows, n_per_row, imatrix);
+  const FastKernels& kernels = fast_kernels();
+  return quantize_rows<BlockM>(src, dst, nrows, n_per_row, imatrix,
+                             [&](const iq1::SearchTables& t, const float* x, const float* w, BlockM* y) {
+                               quantize_block_m(t, kernels, x, w, y);
+                             });
 }
 
 void dequantize_iq1_m(const void* src, float* dst, int64_t n) {
