@@ -1,45 +1,18 @@
 #include "quant/iq4.h"
 
+#include <array>
+#include <bit>
 #include <cmath>
 #include <cstring>
 
 #include "quant/fp16.h"
+#include "quant/iq4_internal.h"
 #include "quant/rounding.h"
 
 namespace apex::quant {
 namespace {
 
-// The 16 reconstruction levels shared by IQ4_NL and IQ4_XS, fixed by ggml
-// (kvalues_iq4nl in ggml-common.h).
-constexpr int8_t kLevels[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
-
-constexpr int kBlock = 32;         // values per scale
-constexpr int kSuper = 256;        // IQ4_XS super-block
-constexpr float kTinyGroup = 1e-15f;  // a block this small is stored as zeros
-
-struct BlockNL {
-  uint16_t d;
-  uint8_t qs[kBlock / 2];
-};
-struct BlockXS {
-  uint16_t d;
-  uint16_t scales_h;           // 2 high bits of each 6-bit block scale
-  uint8_t scales_l[kSuper / 64];  // 4 low bits of each block scale
-  uint8_t qs[kSuper / 2];
-};
-static_assert(sizeof(BlockNL) == 18 && sizeof(BlockXS) == 136);
-
-// Index of the level nearest to x (ties go up, as ggml's bisection does).
-int nearest_level(float x) {
-  if (x <= kLevels[0]) return 0;
-  if (x >= kLevels[15]) return 15;
-  int lo = 0, hi = 15;
-  while (hi - lo > 1) {
-    const int mid = (lo + hi) / 2;
-    if (x < kLevels[mid]) hi = mid; else lo = mid;
-  }
-  return x - kLevels[hi - 1] < kLevels[hi] - x ? hi - 1 : hi;
-}
+using namespace iq4;  // levels, layouts, nearest_level
 
 // Quantizes one super-block (32 values for NL, 256 for XS) the way ggml's
 // shared IQ4 routine does: per 32-value block, start from the scale that maps
@@ -50,7 +23,6 @@ int nearest_level(float x) {
 //   out_d: fp16 super-scale; q4: packed indices; scales_h/l: XS only.
 void quantize_super_block(const int n, const float* x, const float* importance, uint16_t* out_d, uint8_t* q4,
                           uint16_t* scales_h, uint8_t* scales_l) {
-  constexpr int kTries = 7;  // candidate scales on each side of the start
   const int n_blocks = n / kBlock;
   float scales[kSuper / kBlock];
   float weight[kBlock];
@@ -173,6 +145,41 @@ bool scales_finite(const uint8_t* data, size_t nbytes, size_t block_bytes) {
 
 }  // namespace
 
+namespace iq4 {
+namespace {
+
+// Floats in increasing order as unsigned integers (negatives reversed), so
+// that a bisection over floats is a bisection over integers.
+uint32_t order_key(float f) {
+  const uint32_t b = std::bit_cast<uint32_t>(f);
+  return (b & 0x80000000u) ? ~b : (b | 0x80000000u);
+}
+float from_order_key(uint32_t k) {
+  return std::bit_cast<float>((k & 0x80000000u) ? (k & 0x7fffffffu) : ~k);
+}
+
+}  // namespace
+
+const float* level_thresholds() {
+  static const auto table = [] {
+    std::array<float, 16> t{};
+    for (int k = 1; k < 16; ++k) {
+      // nearest_level(kLevels[k - 1]) == k - 1 and nearest_level(kLevels[k]) == k:
+      // the smallest float reaching k lies in between.
+      uint32_t lo = order_key(kLevels[k - 1]), hi = order_key(kLevels[k]);
+      while (hi - lo > 1) {
+        const uint32_t mid = lo + (hi - lo) / 2;
+        if (nearest_level(from_order_key(mid)) >= k) hi = mid; else lo = mid;
+      }
+      t[k] = from_order_key(hi);
+    }
+    return t;
+  }();
+  return table.data();
+}
+
+}  // namespace iq4
+
 size_t quantize_iq4_nl_ref(const float* src, void* dst, int64_t nrows, int64_t n_per_row, const float* imatrix) {
   const int64_t nb = n_per_row / kBlock;
   auto* out = static_cast<BlockNL*>(dst);
@@ -187,7 +194,8 @@ size_t quantize_iq4_nl_ref(const float* src, void* dst, int64_t nrows, int64_t n
 }
 
 size_t quantize_iq4_nl(const float* src, void* dst, int64_t nrows, int64_t n_per_row, const float* imatrix) {
-  return quantize_iq4_nl_ref(src, dst, nrows, n_per_row, imatrix);
+  iq4::quantize_nl_rows(src, static_cast<BlockNL*>(dst), nrows, n_per_row, imatrix);
+  return static_cast<size_t>(nrows * (n_per_row / kBlock)) * sizeof(BlockNL);
 }
 
 size_t quantize_iq4_xs_ref(const float* src, void* dst, int64_t nrows, int64_t n_per_row, const float* imatrix) {
@@ -204,7 +212,8 @@ size_t quantize_iq4_xs_ref(const float* src, void* dst, int64_t nrows, int64_t n
 }
 
 size_t quantize_iq4_xs(const float* src, void* dst, int64_t nrows, int64_t n_per_row, const float* imatrix) {
-  return quantize_iq4_xs_ref(src, dst, nrows, n_per_row, imatrix);
+  iq4::quantize_xs_rows(src, static_cast<BlockXS*>(dst), nrows, n_per_row, imatrix);
+  return static_cast<size_t>(nrows * (n_per_row / kSuper)) * sizeof(BlockXS);
 }
 
 void dequantize_iq4_nl(const void* src, float* dst, int64_t n) {
