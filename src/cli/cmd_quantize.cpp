@@ -1,12 +1,17 @@
 // apex quantize [options] IN.gguf [OUT.gguf] FTYPE
+// apex quantize --profile P [--imatrix F] IN.gguf OUT.gguf
 // A drop-in for llama-quantize: same ftype names, same per-tensor choices,
-// same output bytes.
+// same output bytes. With --profile, an APEX tier: llama-quantize with the
+// profile's base ftype and tensor-type file, plus apex.* metadata.
 #include <fmt/format.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/profile_options.h"
+#include "pipeline/apex_quantize.h"
 #include "pipeline/quantize_model.h"
 #include "plan/ftype.h"
 #include "quant/type_table.h"
@@ -22,6 +27,7 @@ Command make_quantize() {
     bool pure = false, allow_requantize = false, leave_output = false, dry_run = false;
     bool json = false, verbose = false, no_progress = false;
     int threads = 0;
+    ProfileArgs profile;
   };
   auto args = std::make_shared<Args>();
   Command c;
@@ -33,10 +39,12 @@ Command make_quantize() {
         "  apex quantize model-f16.gguf model-Q4_K_M.gguf Q4_K_M\n"
         "  apex quantize --imatrix imatrix.gguf model-f16.gguf out.gguf Q3_K_M\n"
         "  apex quantize --tensor-type 'ffn_down_exps=q6_k' in.gguf out.gguf Q4_K_M\n"
-        "  apex quantize --dry-run in.gguf Q4_K_M      # plan and exact size, no file\n\n"
+        "  apex quantize --dry-run in.gguf Q4_K_M      # plan and exact size, no file\n"
+        "  apex quantize --profile i-quality --imatrix imatrix.gguf in.gguf out.gguf   # an APEX tier\n\n"
         "FTYPE: " + plan::ftype_name_list());
     sub->add_option("IN [OUT] FTYPE", args->positional,
-                    "input model, output path (default: ggml-model-FTYPE.gguf beside the input), ftype")
+                    "input model, output path (default: ggml-model-FTYPE.gguf beside the input), ftype; "
+                    "with --profile: IN OUT")
         ->required()
         ->expected(2, 3);
     sub->add_option("--tensor-type", args->tensor_types,
@@ -59,21 +67,35 @@ Command make_quantize() {
     sub->add_flag("--json", args->json, "print the report as JSON");
     sub->add_flag("--verbose,-v", args->verbose, "print one line per tensor");
     sub->add_flag("--no-progress", args->no_progress, "no progress bar");
+    add_profile_options(sub, args->profile);
     return sub;
   };
   c.run = [args]() {
     const auto& pos = args->positional;
     pipeline::QuantizeJob job;
     job.input = pos[0];
-    const std::string ftype_text = pos.back();
-    auto ftype = plan::parse_ftype(ftype_text);
-    if (!ftype.ok()) return fail(ftype.message());
-    job.ftype = *ftype;
-    if (pos.size() == 3) {
-      job.output = pos[1];
+    const bool with_profile = !args->profile.profile.empty();
+    if (with_profile) {
+      if (pos.size() != 2) {
+        return fail("with --profile give IN.gguf OUT.gguf and no FTYPE (--base-ftype replaces the base)");
+      }
+      job.output = pos[1];  // the ftype comes from the profile (apply_profile below)
     } else {
-      const auto dir = std::filesystem::path(job.input).parent_path();
-      job.output = (dir / fmt::format("ggml-model-{}.gguf", job.ftype->name)).string();
+      const auto& cu = args->profile.custom;
+      if (!args->profile.base_ftype.empty() || !cu.edge_experts.empty() || !cu.near_experts.empty() ||
+          !cu.mid_experts.empty() || !cu.edge_shared.empty() || !cu.mid_shared.empty() ||
+          !cu.edge_attn.empty() || !cu.mid_attn.empty()) {
+        return fail("--base-ftype and the per-class flags (--edge-exp, ...) need --profile");
+      }
+      auto ftype = plan::parse_ftype(pos.back());
+      if (!ftype.ok()) return fail(ftype.message());
+      job.ftype = *ftype;
+      if (pos.size() == 3) {
+        job.output = pos[1];
+      } else {
+        const auto dir = std::filesystem::path(job.input).parent_path();
+        job.output = (dir / fmt::format("ggml-model-{}.gguf", job.ftype->name)).string();
+      }
     }
     plan::QuantizeOptions& r = job.rules;
     r.pure = args->pure;
@@ -101,6 +123,19 @@ Command make_quantize() {
     job.dry_run = args->dry_run;
     job.threads = args->threads;
     job.progress = !args->no_progress && !args->json;
+    if (with_profile) {
+      auto profile = resolve_profile(args->profile);
+      if (!profile.ok()) return fail(profile.message());
+      auto base = resolve_base_override(args->profile);
+      if (!base.ok()) return fail(base.message());
+      auto planned = pipeline::apply_profile(job, *profile, *base);
+      if (!planned.ok()) return fail(planned.message());
+      if (profile->imatrix_recommended && job.imatrix_path.empty() && !args->json) {
+        std::fprintf(stderr, "apex: warning: profile %s is meant to be quantized with an importance matrix (--imatrix FILE)\n",
+                     profile->name.c_str());
+      }
+      for (const auto& w : planned->warnings) std::fprintf(stderr, "apex: warning: %s\n", w.c_str());
+    }
     if (!job.dry_run && std::filesystem::absolute(job.input) == std::filesystem::absolute(job.output)) {
       return fail("output would overwrite the input " + job.input);
     }

@@ -17,6 +17,9 @@ Result<FileSummary> inspect_file(const std::string& path, size_t max_array_items
   s.file_bytes = file->file_size();
   s.alignment = file->alignment();
   for (const auto& kv : file->kvs()) s.metadata.emplace_back(kv.key, kv.value.to_string(max_array_items));
+  file->get_string("apex.profile", s.apex_profile);
+  file->get_string("apex.version", s.apex_version);
+  file->get_string("apex.plan", s.apex_plan);
   for (const auto& t : file->tensors()) {
     TensorSummary ts;
     ts.name = t.name;
@@ -56,6 +59,10 @@ std::string human_bytes(uint64_t b) {
 std::string format_text(const FileSummary& s) {
   std::string out = fmt::format("{}: GGUF v{}, {} ({} bytes), alignment {}\n\n", s.path, s.version,
                                 human_bytes(s.file_bytes), s.file_bytes, s.alignment);
+  if (!s.apex_profile.empty()) {
+    out += fmt::format("APEX tier: {} (apex {})\n  plan: {}\n\n", s.apex_profile,
+                       s.apex_version.empty() ? "?" : s.apex_version, s.apex_plan);
+  }
   out += fmt::format("metadata ({} keys)\n", s.metadata.size());
   size_t key_width = 0;
   for (const auto& [k, v] : s.metadata) key_width = std::max(key_width, k.size());
@@ -88,6 +95,9 @@ nlohmann::json to_json(const FileSummary& s) {
   j["alignment"] = s.alignment;
   j["metadata"] = nlohmann::json::object();
   for (const auto& [k, v] : s.metadata) j["metadata"][k] = v;
+  if (!s.apex_profile.empty()) {
+    j["apex"] = {{"profile", s.apex_profile}, {"version", s.apex_version}, {"plan", s.apex_plan}};
+  }
   j["tensors"] = nlohmann::json::array();
   for (const auto& t : s.tensors) {
     j["tensors"].push_back({{"name", t.name}, {"type", t.type}, {"shape", t.ne}, {"bytes", t.bytes},

@@ -29,6 +29,8 @@ struct FileSummary {
   std::vector<TensorSummary> tensors;
   uint64_t tensor_bytes = 0;
   int64_t n_elements = 0;
+  // An APEX file's tier (apex.profile, apex.version, apex.plan); empty otherwise.
+  std::string apex_profile, apex_version, apex_plan;
   // Bytes and element counts per ggml type, in order of first appearance.
   std::vector<std::pair<std::string, std::pair<uint64_t, int64_t>>> by_type;
 };

@@ -1,0 +1,296 @@
+// Acceptance of `apex quantize --profile P`: the output equals, tensor by
+// tensor and key by key, what llama_model_quantize writes with P's base
+// ftype, P's tensor-type file and the same imatrix -- the APEX recipe of
+// quantize.sh -- for every built-in profile whose types apex implements (the
+// loop picks up a profile as soon as its formats land). The only difference
+// allowed is the apex.* keys appended after llama-quantize's.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "gguf/gguf.h"
+#include "imatrix/imatrix.h"
+#include "oracle/oracle.h"
+#include "pipeline/apex_quantize.h"
+#include "pipeline/quantize_model.h"
+#include "plan/profile.h"
+#include "quant/type_table.h"
+#include "synth/synth.h"
+
+namespace apex::pipeline {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path scratch_dir() {
+  static fs::path dir = [] {
+    fs::path d = fs::temp_directory_path() / fmt::format("apex_profile_oracle_{}", getpid());
+    fs::create_directories(d);
+    return d;
+  }();
+  return dir;
+}
+
+struct Model {
+  std::string label;
+  fs::path path;
+  fs::path imatrix;  // GGUF or legacy .dat
+};
+
+synth::Options small_moe(const char* arch, int layers) {
+  synth::Options o;
+  o.arch = arch;
+  o.n_layer = layers;
+  o.n_embd = 256;
+  o.n_head = 4;
+  o.n_head_kv = 2;
+  o.n_expert = 3;
+  o.n_expert_used = 2;
+  o.n_ff = 256;
+  o.n_ff_shared = std::string(arch) == "qwen2moe" ? 256 : 0;
+  o.n_vocab = 320;
+  if (std::string(arch) == "qwen3moe") o.head_dim = 64;
+  return o;
+}
+
+// Positive heavy-tailed importance for every matrix, in llama.cpp's GGUF
+// imatrix format.
+fs::path make_imatrix(const fs::path& model) {
+  auto file = gguf::File::open(model.string());
+  EXPECT_TRUE(file.ok());
+  imatrix::Imatrix m;
+  m.format = imatrix::Format::kGguf;
+  m.datasets = {"profile-calibration.txt"};
+  m.chunk_count = 5;
+  m.chunk_size = 512;
+  std::mt19937 rng(11);
+  std::lognormal_distribution<float> lognormal(0.0f, 1.0f);
+  for (const auto& t : (*file)->tensors()) {
+    if (t.ne.size() < 2 || t.name.find("norm") != std::string::npos) continue;
+    imatrix::Entry e;
+    e.name = t.name;
+    const int64_t n_mat = t.ne.size() > 2 ? t.ne[2] : 1;
+    e.counts.assign(n_mat, 512 * 5);
+    e.sums.resize(t.ne[0] * n_mat);
+    for (auto& v : e.sums) v = lognormal(rng) * 512 * 5;
+    m.entries.push_back(std::move(e));
+  }
+  m.reindex();
+  const fs::path out = model.parent_path() / (model.stem().string() + ".imatrix.gguf");
+  Status s = imatrix::save_gguf(m, out.string());
+  EXPECT_TRUE(s.ok()) << s.message();
+  return out;
+}
+
+Model synthetic(const std::string& label, const synth::Options& o) {
+  Model m{label, scratch_dir() / (label + ".gguf"), {}};
+  Status s = synth::write_model(o, m.path.string());
+  EXPECT_TRUE(s.ok()) << s.message();
+  m.imatrix = make_imatrix(m.path);
+  return m;
+}
+
+const std::vector<Model>& models() {
+  static const std::vector<Model> all = [] {
+    std::vector<Model> v;
+    // 24 layers: edge, near-edge and middle layers all present.
+    v.push_back(synthetic("qwen2moe_24l", small_moe("qwen2moe", 24)));
+    // 13 layers: edge and near-edge only, overlapping like generate_config.sh.
+    v.push_back(synthetic("qwen3moe_13l", small_moe("qwen3moe", 13)));
+    // 22 layers of qwen3moe (no shared experts): two middle layers.
+    v.push_back(synthetic("qwen3moe_22l", small_moe("qwen3moe", 22)));
+    const fs::path tiny = fs::path(APEX_SHARED_DIR) / "models" / "tiny-moe-f16.gguf";
+    if (fs::exists(tiny)) {
+      v.push_back({"tiny-moe", tiny, fs::path(APEX_SHARED_DIR) / "models" / "tiny-moe-calib.imatrix.dat"});
+    }
+    return v;
+  }();
+  return all;
+}
+
+uint32_t run_oracle(const fs::path& in, const fs::path& out, const plan::FtypeInfo& base,
+                    const plan::TensorTypeOverrides& tt, const fs::path* imatrix_path) {
+  oracle::QuantizeParams p = oracle::default_quantize_params();
+  p.nthread = 2;
+  p.ftype = static_cast<int32_t>(base.ftype);
+  std::vector<oracle::TensorTypeOverride> overrides;
+  for (const auto& o : tt.items()) overrides.push_back({o.pattern.c_str(), static_cast<int32_t>(o.type)});
+  overrides.push_back({nullptr, 0});
+  p.tt_overrides = overrides.data();
+  std::optional<imatrix::Imatrix> imat;
+  std::vector<oracle::ImatrixEntry> entries;
+  std::vector<oracle::KvOverride> kvs;
+  if (imatrix_path != nullptr) {
+    auto loaded = imatrix::load(imatrix_path->string());
+    EXPECT_TRUE(loaded.ok()) << loaded.message();
+    imat = std::move(loaded).value();
+    for (const auto& e : imat->entries) entries.push_back({e.name.c_str(), e.values.data(), e.values.size()});
+    entries.push_back({nullptr, nullptr, 0});
+    p.imatrix = entries.data();
+    // llama-quantize records the imatrix file through kv overrides.
+    for (const auto& kv : imatrix::quantize_metadata(*imat, imatrix_path->string())) {
+      oracle::KvOverride o{};
+      std::strncpy(o.key, kv.key.c_str(), sizeof(o.key) - 1);
+      if (const auto* s = kv.value.get_if<std::string>()) {
+        o.tag = 3;
+        std::strncpy(o.val_str, s->c_str(), sizeof(o.val_str) - 1);
+      } else {
+        int64_t v = 0;
+        EXPECT_TRUE(kv.value.as_int(v));
+        o.tag = 0;
+        o.val_i64 = v;
+      }
+      kvs.push_back(o);
+    }
+    kvs.push_back(oracle::KvOverride{});
+    p.kv_overrides = kvs.data();
+  }
+  return oracle::model_quantize(in.string(), out.string(), p);
+}
+
+// Empty when `ours` equals `theirs` key by key (plus exactly the apex.*
+// keys at the end) and tensor by tensor (name, shape, type, bytes).
+std::string compare(const fs::path& ours, const fs::path& theirs, const fs::path& input) {
+  auto a = gguf::File::open(ours.string());
+  auto b = gguf::File::open(theirs.string());
+  auto in = gguf::File::open(input.string());
+  if (!a.ok() || !b.ok() || !in.ok()) return "cannot open a file";
+  const auto& ka = (*a)->kvs();
+  const auto& kb = (*b)->kvs();
+  if (ka.size() != kb.size() + 4) return fmt::format("{} keys vs {} + 4 apex keys", ka.size(), kb.size());
+  for (size_t i = 0; i < kb.size(); ++i) {
+    if (ka[i].key != kb[i].key) return fmt::format("key #{}: {} vs {}", i, ka[i].key, kb[i].key);
+    if (!(ka[i].value == kb[i].value))
+      return fmt::format("key {}: {} vs {}", ka[i].key, ka[i].value.to_string(), kb[i].value.to_string());
+  }
+  const char* apex_keys[] = {"apex.profile", "apex.version", "apex.base_ftype", "apex.plan"};
+  for (size_t i = 0; i < 4; ++i) {
+    if (ka[kb.size() + i].key != apex_keys[i]) return "unexpected key " + ka[kb.size() + i].key;
+  }
+  std::string name_in, name_out;
+  (*in)->get_string("general.name", name_in);
+  (*a)->get_string("general.name", name_out);
+  if (name_in.empty() || name_in != name_out) return "general.name not kept: '" + name_out + "'";
+  const auto& ta = (*a)->tensors();
+  const auto& tb = (*b)->tensors();
+  if (ta.size() != tb.size()) return fmt::format("{} tensors vs {}", ta.size(), tb.size());
+  for (size_t i = 0; i < ta.size(); ++i) {
+    if (ta[i].name != tb[i].name) return fmt::format("tensor #{}: {} vs {}", i, ta[i].name, tb[i].name);
+    if (ta[i].ne != tb[i].ne) return "shape of " + ta[i].name;
+    if (ta[i].type != tb[i].type)
+      return fmt::format("tensor {}: type {} vs {}", ta[i].name,
+                         quant::type_name(static_cast<quant::TypeId>(ta[i].type)),
+                         quant::type_name(static_cast<quant::TypeId>(tb[i].type)));
+    auto da = (*a)->tensor_data(ta[i]);
+    auto db = (*b)->tensor_data(tb[i]);
+    if (da.size() != db.size() || std::memcmp(da.data(), db.data(), da.size()) != 0)
+      return fmt::format("tensor {} ({}): data differs", ta[i].name,
+                         quant::type_name(static_cast<quant::TypeId>(ta[i].type)));
+  }
+  return "";
+}
+
+// The formats a plan writes that apex does not implement yet.
+std::vector<std::string> missing_formats(const plan::Plan& p) {
+  std::vector<std::string> out;
+  for (const auto& t : p.tensors) {
+    if (t.quantized && quant::traits(t.type).quantize == nullptr) {
+      const std::string n = quant::type_name(t.type);
+      if (std::find(out.begin(), out.end(), n) == out.end()) out.push_back(n);
+    }
+  }
+  return out;
+}
+
+class ProfileOracle : public ::testing::TestWithParam<size_t> {};
+
+TEST_P(ProfileOracle, EveryImplementedProfileMatchesLlamaQuantizeWithItsTensorTypeFile) {
+  ASSERT_TRUE(oracle::available());
+  if (GetParam() >= models().size()) GTEST_SKIP() << "no ../shared/models/tiny-moe-f16.gguf";
+  const Model& m = models()[GetParam()];
+  int compared = 0, refused = 0;
+  std::vector<std::string> pending;
+  for (const std::string& name : plan::builtin_profile_names()) {
+    auto profile = plan::builtin_profile(name);
+    ASSERT_TRUE(profile.ok()) << profile.message();
+    for (const bool with_imatrix : {true, false}) {
+      // An I-variant is its plain tier's plan made with an imatrix; without
+      // one it is the plain tier, already compared.
+      if (!with_imatrix && name.rfind("i-", 0) == 0) continue;
+      SCOPED_TRACE(name + (with_imatrix ? " with imatrix" : " without imatrix"));
+      QuantizeJob job;
+      job.input = m.path.string();
+      job.output = (scratch_dir() / fmt::format("{}-{}-{}.apex.gguf", m.label, name, with_imatrix)).string();
+      job.threads = 2;
+      if (with_imatrix) job.imatrix_path = m.imatrix.string();
+      auto planned = apply_profile(job, *profile);
+
+      // P's tensor-type file, read back the way llama-quantize reads it.
+      QuantizeJob dry = job;
+      dry.dry_run = true;
+      dry.imatrix_path = m.imatrix.string();
+      auto full_plan = apply_profile(dry, *profile);
+      ASSERT_TRUE(full_plan.ok()) << full_plan.message();
+      const fs::path tt_file = scratch_dir() / fmt::format("{}-{}.tensor-types.txt", m.label, name);
+      std::ofstream(tt_file) << plan::tensor_type_file_text(full_plan->lines);
+      plan::TensorTypeOverrides tt;
+      ASSERT_TRUE(tt.add_file(tt_file.string()).ok());
+
+      const auto missing = missing_formats(*full_plan);
+      if (!missing.empty()) {
+        pending.push_back(name + "(" + missing.front() + ")");
+        continue;
+      }
+      const fs::path theirs = scratch_dir() / fmt::format("{}-{}-{}.oracle.gguf", m.label, name, with_imatrix);
+      const uint32_t rc = run_oracle(m.path, theirs, *profile->base, tt, with_imatrix ? &m.imatrix : nullptr);
+      if (!planned.ok()) {
+        // Only a plan that needs an imatrix may be refused, and only without one;
+        // llama-quantize refuses it too.
+        EXPECT_FALSE(with_imatrix) << planned.message();
+        EXPECT_FALSE(full_plan->needs_imatrix.empty());
+        EXPECT_NE(planned.message().find("--imatrix FILE"), std::string::npos) << planned.message();
+        EXPECT_NE(planned.message().find(full_plan->needs_imatrix.front()), std::string::npos) << planned.message();
+        EXPECT_NE(rc, 0u) << "llama_model_quantize accepted what apex refused";
+        ++refused;
+        continue;
+      }
+      EXPECT_EQ(job.ftype, profile->base);
+      ASSERT_EQ(rc, 0u) << "llama_model_quantize refused " << name;
+      auto report = quantize_model(job);
+      ASSERT_TRUE(report.ok()) << report.message();
+      // The plan's size is the file's tensor data, exactly.
+      EXPECT_EQ(report->dst_bytes, planned->bytes);
+      const std::string diff = compare(job.output, theirs, m.path);
+      EXPECT_EQ(diff, "") << m.label << " " << name;
+      ++compared;
+      if (diff.empty()) {
+        fs::remove(job.output);
+        fs::remove(theirs);
+      }
+    }
+  }
+  std::string list;
+  for (const auto& p : pending) list += p + " ";
+  RecordProperty("pending_profiles", list);
+  if (!pending.empty()) std::printf("[   INFO   ] %s: profiles waiting for formats: %s\n", m.label.c_str(), list.c_str());
+  // At least the K-quant tiers (balanced, compact, with and without imatrix,
+  // and their I-variants) always compare.
+  EXPECT_GE(compared, 6);
+  std::printf("[   INFO   ] %s: %d profile runs compared, %d refused without imatrix\n", m.label.c_str(), compared,
+              refused);
+}
+
+std::string model_label(const ::testing::TestParamInfo<size_t>& info) {
+  static const std::vector<std::string> labels = {"qwen2moe_24l", "qwen3moe_13l", "qwen3moe_22l", "tiny_moe"};
+  return labels[info.param];
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, ProfileOracle, ::testing::Range<size_t>(0, 4), model_label);
+
+}  // namespace
+}  // namespace apex::pipeline
