@@ -6,6 +6,7 @@
 
 #include "quant/fp16.h"
 #include "quant/iq2_grids.h"
+#include "quant/iq2_sweep.h"
 #include "quant/iq_grid_search.h"
 #include "quant/k_quants_search.h"
 #include "quant/rounding.h"
@@ -338,12 +339,23 @@ bool fit_pair(const float* xb, const float* weight, const float* waux, float tin
   return true;
 }
 
+// fit_pair with the reference's neighbour search.
+struct ReferencePairFit {
+  const SearchTables& t;
+  bool operator()(const float* xb, const float* weight, const float* waux, float tiny, bool even_negatives,
+                  PairFit* fit) const {
+    return fit_pair(xb, weight, waux, tiny, even_negatives, t, ScanNeighbours{t}, fit);
+  }
+};
+
 // Both formats weight and fit their 16 sub-blocks the same way. Sub-blocks
 // too small to store get scale 0 and keep all-zero bits (stored[ib] false).
 // Returns the largest sub-block scale.
-template <class Snap>
+// `fit_one` fits one sub-block: fit_pair with the reference's search, or the
+// fast path's sweep (same result).
+template <class FitOne>
 float fit_sub_blocks16(const float* x, const float* imatrix, float sigma2, float tiny, bool even_negatives,
-                       const SearchTables& t, const Snap& snap, PairFit* fits, bool* stored) {
+                       const FitOne& fit_one, PairFit* fits, bool* stored) {
   constexpr int kGroup = 16;
   float max_scale = 0;
   for (int ib = 0; ib < kSuper / kGroup; ++ib) {
@@ -357,7 +369,7 @@ float fit_sub_blocks16(const float* x, const float* imatrix, float sigma2, float
     }
     for (int i = 0; i < kGroup; ++i) waux[i] = std::sqrt(weight[i]);
     fits[ib].scale = 0;
-    stored[ib] = fit_pair(xb, weight, waux, tiny, even_negatives, t, snap, &fits[ib]);
+    stored[ib] = fit_one(xb, weight, waux, tiny, even_negatives, &fits[ib]);
     if (stored[ib]) max_scale = max_of(max_scale, fits[ib].scale);
   }
   return max_scale;
@@ -372,8 +384,8 @@ void store_scale_codes(const PairFit* fits, float inv_d, uint8_t* out) {
   }
 }
 
-template <class Snap>
-void quantize_block_xs(const float* x, const float* imatrix, const SearchTables& t, const Snap& snap, BlockXS* out) {
+template <class FitOne>
+void quantize_block_xs(const float* x, const float* imatrix, const FitOne& fit_one, BlockXS* out) {
   std::memset(out, 0, sizeof(*out));
   out->d = fp32_to_fp16(0.f);
   float sumx2 = 0;
@@ -382,7 +394,7 @@ void quantize_block_xs(const float* x, const float* imatrix, const SearchTables&
 
   PairFit fits[kSuper / 16];
   bool stored[kSuper / 16];
-  const float max_scale = fit_sub_blocks16(x, imatrix, sigma2, kTinyGroup, true, t, snap, fits, stored);
+  const float max_scale = fit_sub_blocks16(x, imatrix, sigma2, kTinyGroup, true, fit_one, fits, stored);
   if (max_scale == 0) return;  // ggml leaves the indices zero as well
   for (int ib = 0; ib < kSuper / 16; ++ib) {
     if (!stored[ib]) continue;
@@ -395,8 +407,8 @@ void quantize_block_xs(const float* x, const float* imatrix, const SearchTables&
   store_scale_codes(fits, 1 / d, out->scales);
 }
 
-template <class Snap>
-void quantize_block_s(const float* x, const float* imatrix, const SearchTables& t, const Snap& snap, BlockS* out) {
+template <class FitOne>
+void quantize_block_s(const float* x, const float* imatrix, const FitOne& fit_one, BlockS* out) {
   std::memset(out, 0, sizeof(*out));
   out->d = fp32_to_fp16(0.f);
   float sumx2 = 0;
@@ -405,7 +417,7 @@ void quantize_block_s(const float* x, const float* imatrix, const SearchTables& 
 
   PairFit fits[kSuper / 16];
   bool stored[kSuper / 16];
-  const float max_scale = fit_sub_blocks16(x, imatrix, sigma2, kTinyGroupS, false, t, snap, fits, stored);
+  const float max_scale = fit_sub_blocks16(x, imatrix, sigma2, kTinyGroupS, false, fit_one, fits, stored);
   // Unlike IQ2_XS, the indices and signs are kept even when every scale is
   // zero (ggml writes them as it goes), so they are stored first.
   for (int ib = 0; ib < kSuper / 16; ++ib) {
@@ -487,6 +499,185 @@ struct SimdNeighbours {
   }
 };
 
+// The scale sweep of fit_pair / quantize_block_xxs done for all scales at
+// once (iq2_sweep.h): round every scale (SIMD, lane per scale), snap the
+// octets that missed the codebook (SIMD search), fit every scale (SIMD, lane
+// per scale, sums in element order), then accept scales one by one in the
+// reference's order with its exact test. The result is the reference's
+// best scale and codes; `on_grid` tells which octets of that best needed no
+// snap. Returns the index of the accepted best scale, or -1 if none was.
+struct SweepResult {
+  int best = -1;
+  float scale = 0;
+};
+template <int kGroup>
+SweepResult sweep_scales(const SearchTables& t, const SimdNeighbours& snap, const float* ax, const float* weight,
+                         const float* waux, const float* ids, int nscales, int8_t* codes, bool* on_grid,
+                         float initial_scale) {
+  constexpr int kOctets = kGroup / kOctet;
+  uint16_t keys[kOctets * iq2::kMaxScales];
+  iq2::round_sweep(ax, kGroup, ids, nscales, codes, keys);
+  bool grid_ok[kOctets][iq2::kMaxScales];
+  for (int s = 0; s < nscales; ++s) {
+    const float this_scale = 1 / ids[s];
+    for (int k = 0; k < kOctets; ++k) {
+      const uint16_t key = keys[k * iq2::kMaxScales + s];
+      grid_ok[k][s] = t.point_of[key] >= 0;
+      if (grid_ok[k][s]) continue;
+      int8_t snapped[kOctet];
+      snap(key, ax + kOctet * k, waux + kOctet * k, this_scale, snapped);
+      for (int i = 0; i < kOctet; ++i) codes[(kOctet * k + i) * iq2::kMaxScales + s] = snapped[i];
+    }
+  }
+  float sumqx[iq2::kMaxScales], sumq2[iq2::kMaxScales];
+  iq2::fit_sweep(ax, weight, kGroup, codes, nscales, sumqx, sumq2);
+  SweepResult r;
+  r.scale = initial_scale;
+  float best = 0;
+  for (int s = 0; s < nscales; ++s) {
+    if (sumq2[s] > 0 && sumqx[s] * sumqx[s] > best * sumq2[s]) {
+      r.scale = sumqx[s] / sumq2[s];
+      best = r.scale * sumqx[s];
+      r.best = s;
+    }
+  }
+  if (r.best >= 0 && on_grid != nullptr) {
+    for (int k = 0; k < kOctets; ++k) on_grid[k] = grid_ok[k][r.best];
+  }
+  return r;
+}
+
+// Column s of the transposed sweep codes.
+template <int kGroup>
+void sweep_codes(const int8_t* codes, int s, int8_t* L) {
+  for (int i = 0; i < kGroup; ++i) L[i] = codes[i * iq2::kMaxScales + s];
+}
+
+// fit_pair with the sweep; the steps after it are the reference's.
+struct FastPairFit {
+  const SearchTables& t;
+  SimdNeighbours snap;
+  bool operator()(const float* xb, const float* weight, const float* waux, float tiny, bool even_negatives,
+                  PairFit* fit) const {
+    constexpr int kGroup = 16;
+    constexpr int kScales = 19;
+    float ax[kGroup];
+    int8_t L[kGroup] = {};
+    for (int k = 0; k < 2; ++k) {
+      fit->signs[k] = split_signs(xb + kOctet * k, weight + kOctet * k, even_negatives, ax + kOctet * k);
+    }
+    float max = ax[0];
+    for (int i = 1; i < kGroup; ++i) max = max_of(max, ax[i]);
+    if (max < tiny) return false;
+
+    float ids[iq2::kMaxScales];
+    for (int is = -9; is <= 9; ++is) ids[is + 9] = (2 * (kMaxCode + 1) - 1 + static_cast<float>(is) * 0.1f) / max;
+    for (int s = kScales; s < iq2::kMaxScales; ++s) ids[s] = ids[0];  // padding lanes, results unused
+    int8_t codes[kGroup * iq2::kMaxScales];
+    bool on_grid[2] = {true, true};
+    const SweepResult r = sweep_scales<kGroup>(t, snap, ax, weight, waux, ids, kScales, codes, on_grid,
+                                               max / (2 * (kMaxCode + 1) - 1));
+    float scale = r.scale;
+    if (r.best >= 0) sweep_codes<kGroup>(codes, r.best, L);
+    if ((!on_grid[0] || !on_grid[1]) && scale > 0) {
+      const float id = 1 / scale;
+      for (int k = 0; k < 2; ++k) {
+        if (on_grid[k]) continue;
+        round_onto_codebook(t, snap, ax + kOctet * k, waux + kOctet * k, id, scale, L + kOctet * k);
+      }
+      float sumqx, sumq2;
+      fit_terms(ax, weight, L, kGroup, &sumqx, &sumq2);
+      if (sumq2 > 0) scale = sumqx / sumq2;
+    }
+    if (scale < 0) {
+      scale = -scale;
+      for (int k = 0; k < 2; ++k) {
+        fit->signs[k] = static_cast<uint8_t>(~fit->signs[k] & (even_negatives ? 127 : 255));
+      }
+    }
+    for (int k = 0; k < 2; ++k) fit->points[k] = point_index(t, L + kOctet * k);
+    fit->scale = scale;
+    return true;
+  }
+};
+
+// quantize_block_xxs with the sweep; everything else is the reference's.
+void quantize_block_xxs_fast(const float* x, const float* imatrix, const SearchTables& t, const SimdNeighbours& snap,
+                             BlockXXS* out) {
+  constexpr int kGroup = 32;
+  constexpr int kOctets = kGroup / kOctet;
+  constexpr int kScales = 13;
+  uint32_t words[kSuper / kGroup * 2] = {};
+  float scales[kSuper / kGroup];
+  out->d = fp32_to_fp16(0.f);
+
+  float sumx2 = 0;
+  for (int i = 0; i < kSuper; ++i) sumx2 += x[i] * x[i];
+  const float sigma2 = sumx2 / kSuper;
+
+  float max_scale = 0;
+  for (int ib = 0; ib < kSuper / kGroup; ++ib) {
+    const float* xb = x + kGroup * ib;
+    const float* qw = imatrix + kGroup * ib;
+    float weight[kGroup], waux[kGroup], ax[kGroup];
+    int8_t L[kGroup];
+    uint8_t signs[kOctets];
+    for (int i = 0; i < kGroup; ++i) weight[i] = qw[i] * std::sqrt(sigma2 + xb[i] * xb[i]);
+    for (int i = 0; i < kGroup; ++i) waux[i] = std::sqrt(weight[i]);
+    for (int k = 0; k < kOctets; ++k) {
+      signs[k] = split_signs(xb + kOctet * k, weight + kOctet * k, true, ax + kOctet * k);
+    }
+    float max = ax[0];
+    for (int i = 1; i < kGroup; ++i) max = max_of(max, ax[i]);
+    scales[ib] = 0;
+    if (max < kTinyGroup) continue;
+
+    uint8_t start_codes[kGroup];
+    float scale = kq::fit_unsigned(ax, weight, kGroup, kMaxCode + 2, start_codes);
+    for (int i = 0; i < kGroup; ++i) L[i] = static_cast<int8_t>(start_codes[i]);
+    const float eff_max = scale * (kMaxCode + 1);
+    if (eff_max <= 0) continue;
+    float ids[iq2::kMaxScales];
+    for (int is = -6; is <= 6; ++is) ids[is + 6] = (2 * (kMaxCode + 1) - 1 + static_cast<float>(is) * 0.1f) / eff_max;
+    for (int s = kScales; s < iq2::kMaxScales; ++s) ids[s] = ids[0];  // padding lanes, results unused
+    int8_t codes[kGroup * iq2::kMaxScales];
+    const SweepResult r = sweep_scales<kGroup>(t, snap, ax, weight, waux, ids, kScales, codes, nullptr, scale);
+    scale = r.scale;
+    if (r.best >= 0) sweep_codes<kGroup>(codes, r.best, L);
+    if (scale > 0) {
+      const float id = 1 / scale;
+      for (int k = 0; k < kOctets; ++k) {
+        round_onto_codebook(t, snap, ax + kOctet * k, waux + kOctet * k, id, scale, L + kOctet * k);
+      }
+      float sumqx, sumq2;
+      fit_terms(ax, weight, L, kGroup, &sumqx, &sumq2);
+      if (sumq2 > 0) scale = sumqx / sumq2;
+    }
+    if (scale < 0) {
+      scale = -scale;
+      for (int k = 0; k < kOctets; ++k) signs[k] = static_cast<uint8_t>(~signs[k] & 127);
+    }
+    for (int k = 0; k < kOctets; ++k) {
+      words[2 * ib] |= static_cast<uint32_t>(point_index(t, L + kOctet * k)) << (8 * k);
+      words[2 * ib + 1] |= static_cast<uint32_t>(signs[k]) << (7 * k);
+    }
+    scales[ib] = scale;
+    max_scale = max_of(max_scale, scale);
+  }
+
+  if (max_scale == 0) {
+    std::memset(out->qs, 0, sizeof(out->qs));
+    return;
+  }
+  const float d = max_scale / kScaleSteps;
+  out->d = fp32_to_fp16(d);
+  const float inv_d = 1 / d;
+  for (int ib = 0; ib < kSuper / kGroup; ++ib) {
+    words[2 * ib + 1] |= static_cast<uint32_t>(scale_code(scales[ib], inv_d)) << 28;
+  }
+  std::memcpy(out->qs, words, sizeof(out->qs));
+}
+
 // ---- dequantization ---------------------------------------------------------
 
 // Writes 8 values: scale * magnitude, negated where the sign bit is set.
@@ -517,33 +708,33 @@ size_t quantize_iq2_xxs(const float* src, void* dst, int64_t nrows, int64_t n_pe
   const SearchTables& t = iq2::search_tables(Codebook::kXXS);
   const SimdNeighbours snap{t, padded_lists(Codebook::kXXS)};
   return quantize_rows<BlockXXS>(src, dst, nrows, n_per_row, imatrix,
-                          [&](const float* x, const float* w, BlockXXS* b) { quantize_block_xxs(x, w, t, snap, b); });
+                          [&](const float* x, const float* w, BlockXXS* b) { quantize_block_xxs_fast(x, w, t, snap, b); });
 }
 
 size_t quantize_iq2_xs_ref(const float* src, void* dst, int64_t nrows, int64_t n_per_row, const float* imatrix) {
   APEX_CHECK(imatrix != nullptr, "IQ2_XS needs an importance matrix (checked by quantize_rows)");
   const SearchTables& t = iq2::search_tables(Codebook::kXS);
   return quantize_rows<BlockXS>(src, dst, nrows, n_per_row, imatrix,
-                                [&](const float* x, const float* w, BlockXS* b) { quantize_block_xs(x, w, t, ScanNeighbours{t}, b); });
+                                [&](const float* x, const float* w, BlockXS* b) { quantize_block_xs(x, w, ReferencePairFit{t}, b); });
 }
 size_t quantize_iq2_xs(const float* src, void* dst, int64_t nrows, int64_t n_per_row, const float* imatrix) {
   APEX_CHECK(imatrix != nullptr, "IQ2_XS needs an importance matrix (checked by quantize_rows)");
   const SearchTables& t = iq2::search_tables(Codebook::kXS);
   const SimdNeighbours snap{t, padded_lists(Codebook::kXS)};
   return quantize_rows<BlockXS>(src, dst, nrows, n_per_row, imatrix,
-                          [&](const float* x, const float* w, BlockXS* b) { quantize_block_xs(x, w, t, snap, b); });
+                          [&](const float* x, const float* w, BlockXS* b) { quantize_block_xs(x, w, FastPairFit{t, snap}, b); });
 }
 
 size_t quantize_iq2_s_ref(const float* src, void* dst, int64_t nrows, int64_t n_per_row, const float* imatrix) {
   const SearchTables& t = iq2::search_tables(Codebook::kS);
   return quantize_rows<BlockS>(src, dst, nrows, n_per_row, imatrix,
-                               [&](const float* x, const float* w, BlockS* b) { quantize_block_s(x, w, t, ScanNeighbours{t}, b); });
+                               [&](const float* x, const float* w, BlockS* b) { quantize_block_s(x, w, ReferencePairFit{t}, b); });
 }
 size_t quantize_iq2_s(const float* src, void* dst, int64_t nrows, int64_t n_per_row, const float* imatrix) {
   const SearchTables& t = iq2::search_tables(Codebook::kS);
   const SimdNeighbours snap{t, padded_lists(Codebook::kS)};
   return quantize_rows<BlockS>(src, dst, nrows, n_per_row, imatrix,
-                          [&](const float* x, const float* w, BlockS* b) { quantize_block_s(x, w, t, snap, b); });
+                          [&](const float* x, const float* w, BlockS* b) { quantize_block_s(x, w, FastPairFit{t, snap}, b); });
 }
 
 void dequantize_iq2_xxs(const void* src, float* dst, int64_t n) {
