@@ -47,7 +47,7 @@ uint32_t ftype_for_type(quant::TypeId t) {
       {TypeId::IQ1_M, Ftype::IQ1_M},     {TypeId::IQ4_NL, Ftype::IQ4_NL},
       {TypeId::IQ4_XS, Ftype::IQ4_XS},   {TypeId::IQ3_S, Ftype::IQ3_S},
       {TypeId::NVFP4, Ftype::NVFP4},     {TypeId::Q1_0, Ftype::Q1_0},
-      {TypeId::Q2_0, Ftype::Q2_0},
+      {TypeId::Q2_0, Ftype::Q2_0},       {TypeId::MXFP4, Ftype::MXFP4_MOE},
   };
   auto it = kMap.find(t);
   return static_cast<uint32_t>(it == kMap.end() ? Ftype::F32 : it->second);

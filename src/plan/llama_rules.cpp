@@ -785,12 +785,20 @@ Status check_choices(std::span<const TensorDesc> tensors, std::span<const Tensor
   // llama.cpp checks the imatrix requirement for every tensor before writing
   // anything, then the rest tensor by tensor.
   if (!options.has_imatrix) {
+    // One line that names the first tensor and says how many more there are,
+    // so a user sees the scope of the problem without a wall of errors.
+    size_t first = tensors.size(), count = 0;
     for (size_t i = 0; i < tensors.size(); ++i) {
       if (choices[i].allows_quantization && choices[i].requires_imatrix) {
-        return make_error(
-            "tensor '{}': quantizing to {} requires an importance matrix (--imatrix)",
-            tensors[i].name, quant::type_name(choices[i].type));
+        if (count++ == 0) first = i;
       }
+    }
+    if (count > 0) {
+      return make_error(
+          "tensor '{}'{}: quantizing to {} requires an importance matrix (--imatrix FILE)",
+          tensors[first].name,
+          count > 1 ? fmt::format(" and {} more tensor{}", count - 1, count > 2 ? "s" : "") : "",
+          quant::type_name(choices[first].type));
     }
   }
   for (size_t i = 0; i < tensors.size(); ++i) {

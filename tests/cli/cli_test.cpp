@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <thread>
 
 #include "gguf/gguf.h"
@@ -211,6 +212,102 @@ TEST(Cli, RepeatableOptionsDoNotSwallowPositionals) {
     if (name.find("attn_v") != std::string::npos) { EXPECT_EQ(t["type"], "Q6_K"); ++seen; }
   }
   EXPECT_EQ(seen, 6);
+}
+
+// A legacy .dat imatrix (llama-imatrix's old format) for every matrix of
+// `model`: one entry per tensor with ne0 values per matrix (experts back to
+// back), ncall 1. `edit` may change entries before they are written.
+struct DatEntry {
+  std::string name;
+  std::vector<float> values;
+};
+void write_dat_imatrix(const fs::path& path, const std::vector<DatEntry>& entries) {
+  std::ofstream f(path, std::ios::binary);
+  auto put_i32 = [&](int32_t v) { f.write(reinterpret_cast<const char*>(&v), 4); };
+  put_i32(static_cast<int32_t>(entries.size()));
+  for (const auto& e : entries) {
+    put_i32(static_cast<int32_t>(e.name.size()));
+    f.write(e.name.data(), static_cast<std::streamsize>(e.name.size()));
+    put_i32(1);  // ncall
+    put_i32(static_cast<int32_t>(e.values.size()));
+    f.write(reinterpret_cast<const char*>(e.values.data()), static_cast<std::streamsize>(4 * e.values.size()));
+  }
+}
+std::vector<DatEntry> full_imatrix(const fs::path& model) {
+  std::vector<DatEntry> out;
+  auto f = apex::gguf::File::open(model.string());
+  EXPECT_TRUE(f.ok()) << f.message();
+  for (const auto& t : (*f)->tensors()) {
+    if (t.ne.size() < 2) continue;
+    const int64_t n = t.ne[0] * (t.ne.size() > 2 ? t.ne[2] : 1);
+    DatEntry e{t.name, std::vector<float>(static_cast<size_t>(n))};
+    for (int64_t i = 0; i < n; ++i) e.values[i] = 0.5f + static_cast<float>(i % 7);
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+DatEntry& entry_named(std::vector<DatEntry>& entries, const std::string& name) {
+  for (auto& e : entries)
+    if (e.name == name) return e;
+  ADD_FAILURE() << "no imatrix entry " << name;
+  return entries.front();
+}
+
+// A complete imatrix works: the error cases below are not spurious.
+TEST(Cli, IQuantWithCompleteImatrixSucceeds) {
+  const fs::path im = scratch() / "good.dat", out = scratch() / "iq-good.gguf";
+  write_dat_imatrix(im, full_imatrix(small_model()));
+  RunResult r = run("quantize --no-progress --imatrix " + im.string() + " " + small_model().string() + " " +
+                    out.string() + " IQ2_XXS");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(fs::exists(out));
+}
+
+TEST(Cli, TypeNeedingImatrixWithoutOneNamesTensorAndFlag) {
+  const fs::path out = scratch() / "iq-none.gguf";
+  RunResult r = run("quantize --no-progress " + small_model().string() + " " + out.string() + " IQ2_XXS");
+  expect_one_line_error(r, {"blk.0.", "IQ2_XXS", "--imatrix"});
+  EXPECT_TRUE(leftovers(out).empty());
+  // A single tensor forced to a type that needs an imatrix, too.
+  r = run("quantize --no-progress --tensor-type blk.1.attn_q=iq1_s " + small_model().string() + " " + out.string() +
+          " Q4_K_M");
+  expect_one_line_error(r, {"blk.1.attn_q.weight", "IQ1_S", "--imatrix"});
+  EXPECT_TRUE(leftovers(out).empty());
+}
+
+TEST(Cli, ImatrixMissingOneTensorNeededByItsTypeNamesIt) {
+  auto entries = full_imatrix(small_model());
+  std::erase_if(entries, [](const DatEntry& e) { return e.name == "blk.1.ffn_gate_exps.weight"; });
+  const fs::path im = scratch() / "partial.dat", out = scratch() / "iq-partial.gguf";
+  write_dat_imatrix(im, entries);
+  RunResult r = run("quantize --no-progress --imatrix " + im.string() + " " + small_model().string() + " " +
+                    out.string() + " IQ2_XXS");
+  expect_one_line_error(r, {"blk.1.ffn_gate_exps.weight", "IQ2_XXS", im.string()});
+  EXPECT_TRUE(leftovers(out).empty());
+}
+
+TEST(Cli, ImatrixOfWrongLengthNamesTensorAndSizes) {
+  auto entries = full_imatrix(small_model());
+  DatEntry& e = entry_named(entries, "blk.0.ffn_down_exps.weight");
+  const size_t right = e.values.size();
+  e.values.resize(right - 5);
+  const fs::path im = scratch() / "short.dat", out = scratch() / "iq-short.gguf";
+  write_dat_imatrix(im, entries);
+  RunResult r = run("quantize --no-progress --imatrix " + im.string() + " " + small_model().string() + " " +
+                    out.string() + " IQ4_XS");
+  expect_one_line_error(r, {"blk.0.ffn_down_exps.weight", std::to_string(right - 5), std::to_string(right)});
+  EXPECT_TRUE(leftovers(out).empty());
+}
+
+TEST(Cli, NonFiniteImatrixValueNamesEntry) {
+  auto entries = full_imatrix(small_model());
+  entry_named(entries, "blk.1.attn_k.weight").values[3] = std::numeric_limits<float>::infinity();
+  const fs::path im = scratch() / "inf.dat", out = scratch() / "iq-inf.gguf";
+  write_dat_imatrix(im, entries);
+  RunResult r = run("quantize --no-progress --imatrix " + im.string() + " " + small_model().string() + " " +
+                    out.string() + " IQ3_S");
+  expect_one_line_error(r, {"blk.1.attn_k.weight", "non-finite", im.string()});
+  EXPECT_TRUE(leftovers(out).empty());
 }
 
 TEST(Cli, HelpTeaches) {
