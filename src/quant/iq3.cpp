@@ -7,16 +7,21 @@
 
 #include "quant/fp16.h"
 #include "quant/iq3_grids.h"
+#include "quant/iq3_internal.h"
 #include "quant/rounding.h"
 #include "util/check.h"
 
 namespace apex::quant {
 namespace {
 
+using iq3::kBlock;
+using iq3::kGroups;
+using iq3::kMaxLevel;
+using iq3::kS;
+using iq3::kXXS;
+using iq3::Variant;
+
 constexpr int kSuper = 256;  // values per fp16 scale
-constexpr int kBlock = 32;   // values per 4-bit block scale
-constexpr int kGroups = kBlock / 4;  // grid points per block
-constexpr int kMaxLevel = 7;         // levels 0..7 model the values 1, 3, ..., 15
 
 struct BlockXXS {
   uint16_t d;
@@ -37,16 +42,6 @@ static_assert(sizeof(BlockXXS) == 98 && sizeof(BlockS) == 110);
 // ggml's MAX macro: `a` unless `b` is larger. Spelled out because which
 // operand survives a NaN decides the bytes.
 inline float max_of(float a, float b) { return a > b ? a : b; }
-
-// How the two formats' searches differ; everything else is shared.
-struct Variant {
-  iq3::Grid grid;
-  int half_range;          // candidate scales (15 + 0.2 t) / max, t in [-half_range, half_range]
-  bool start_on_grid;      // whether groups count as on-grid before any candidate is taken
-  bool resnap_every_group;  // final pass: every group, or only those that were off the grid
-};
-constexpr Variant kXXS{iq3::Grid::kXXS, 15, true, false};
-constexpr Variant kS{iq3::Grid::kS, 9, false, true};
 
 // Level of value x at inverse scale id: the odd multiple 2l + 1 nearest x * id.
 inline int level_of(float id, float x) {
@@ -145,6 +140,11 @@ float fit_block(const Variant& v, const iq3::SearchTables& t, const float* xval,
   return scale;
 }
 
+// The block-fit function a super-block quantizer uses: fit_block (the
+// reference) or iq3::fit_block_fast (equal, faster).
+using FitBlock = float (*)(const Variant&, const iq3::SearchTables&, const float*, const float*, const float*, float,
+                           int8_t*);
+
 // Importance of each value: the imatrix scaled by the value's magnitude
 // relative to the super-block's spread, or the squared value without one.
 // waux (its square root) weighs the per-group grid choice.
@@ -176,6 +176,7 @@ uint8_t block_scale_code(float id, float scale) {
   return static_cast<uint8_t>(l < 0 ? 0 : (l > 15 ? 15 : l));
 }
 
+template <FitBlock Fit>
 void quantize_block_xxs(const float* x, const float* qw, BlockXXS& out) {
   const iq3::SearchTables& t = iq3::search_tables(iq3::Grid::kXXS);
   std::memset(&out, 0, sizeof(out));
@@ -227,7 +228,7 @@ void quantize_block_xxs(const float* x, const float* qw, BlockXXS& out) {
       scales[ib] = 0;
       continue;
     }
-    float scale = fit_block(kXXS, t, xval, weight, waux, max, L);
+    float scale = Fit(kXXS, t, xval, weight, waux, max, L);
     // Not expected (the odd-sign value aside, magnitudes are non-negative),
     // but ggml flips the signs to keep the stored scale unsigned; so do we.
     if (scale < 0) {
@@ -252,6 +253,7 @@ void quantize_block_xxs(const float* x, const float* qw, BlockXXS& out) {
   }
 }
 
+template <FitBlock Fit>
 void quantize_block_s(const float* x, const float* qw, BlockS& out) {
   const iq3::SearchTables& t = iq3::search_tables(iq3::Grid::kS);
   std::memset(&out, 0, sizeof(out));
@@ -289,7 +291,7 @@ void quantize_block_s(const float* x, const float* qw, BlockS& out) {
       scales[ib] = 0;
       continue;
     }
-    float scale = fit_block(kS, t, xval, weight, waux, max, L);
+    float scale = Fit(kS, t, xval, weight, waux, max, L);
     if (scale < 0) {
       scale = -scale;
       for (uint8_t& s : signs) s = static_cast<uint8_t>(~s);
@@ -348,16 +350,16 @@ bool scales_finite(const uint8_t* data, size_t nbytes, size_t block_bytes) {
 }  // namespace
 
 size_t quantize_iq3_xxs_ref(const float* src, void* dst, int64_t nrows, int64_t n_per_row, const float* imatrix) {
-  return quantize_rows<BlockXXS, quantize_block_xxs>(src, dst, nrows, n_per_row, imatrix);
+  return quantize_rows<BlockXXS, quantize_block_xxs<fit_block>>(src, dst, nrows, n_per_row, imatrix);
 }
 size_t quantize_iq3_xxs(const float* src, void* dst, int64_t nrows, int64_t n_per_row, const float* imatrix) {
-  return quantize_iq3_xxs_ref(src, dst, nrows, n_per_row, imatrix);
+  return quantize_rows<BlockXXS, quantize_block_xxs<iq3::fit_block_fast>>(src, dst, nrows, n_per_row, imatrix);
 }
 size_t quantize_iq3_s_ref(const float* src, void* dst, int64_t nrows, int64_t n_per_row, const float* imatrix) {
-  return quantize_rows<BlockS, quantize_block_s>(src, dst, nrows, n_per_row, imatrix);
+  return quantize_rows<BlockS, quantize_block_s<fit_block>>(src, dst, nrows, n_per_row, imatrix);
 }
 size_t quantize_iq3_s(const float* src, void* dst, int64_t nrows, int64_t n_per_row, const float* imatrix) {
-  return quantize_iq3_s_ref(src, dst, nrows, n_per_row, imatrix);
+  return quantize_rows<BlockS, quantize_block_s<iq3::fit_block_fast>>(src, dst, nrows, n_per_row, imatrix);
 }
 
 void dequantize_iq3_xxs(const void* src, float* dst, int64_t n) {
