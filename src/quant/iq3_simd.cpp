@@ -25,6 +25,7 @@
 #include <hwy/highway.h>
 
 #include <cfloat>
+#include <cmath>
 #include <cstring>
 #include <mutex>
 
@@ -72,7 +73,7 @@ HWY_INLINE hn::Vec<DF> value_lanes(hn::Vec<DI> keys) {
 
 // snap_to_grid's choice for an off-grid key: the first of the key's candidate
 // points with the least weighted squared error at `scale`.
-int nearest_point(const SearchTables& t, const SnapTables& st, int key, const float* xval, const float* w,
+HWY_INLINE int nearest_point(const SearchTables& t, const SnapTables& st, int key, const float* xval, const float* w,
                   float scale) {
   const DF df;
   const DI di;
@@ -83,6 +84,13 @@ int nearest_point(const SearchTables& t, const SnapTables& st, int key, const fl
   const int8_t* q = st.q.data() + st.at[key];
   HWY_ALIGN float d2s[kMaxCandidates];
   const auto s = hn::Set(df, scale);
+  // Distances the reference can never pick (not below its FLT_MAX start:
+  // FLT_MAX, inf, NaN) and padding lanes become +inf; min is exact and order
+  // independent on the rest, and the first lane equal to it is the one the
+  // reference's strict `<` scan in list order keeps.
+  const auto limit = hn::Set(df, FLT_MAX);
+  const auto inf = hn::Set(df, HUGE_VALF);
+  auto least = inf;
   for (int c = 0; c < count; c += n) {
     auto d2 = hn::Zero(df);
     for (int i = 0; i < 4; ++i) {
@@ -90,18 +98,23 @@ int nearest_point(const SearchTables& t, const SnapTables& st, int key, const fl
       const auto diff = hn::Sub(hn::Mul(s, qi), hn::Set(df, xval[i]));
       d2 = hn::Add(d2, hn::Mul(hn::Mul(hn::Set(df, w[i]), diff), diff));
     }
+    const auto valid = hn::And(hn::Lt(d2, limit), hn::FirstN(df, static_cast<size_t>(count - c)));
+    d2 = hn::IfThenElse(valid, d2, inf);
     hn::Store(d2, df, d2s + c);
+    least = hn::Min(least, d2);
   }
-  float best_d2 = FLT_MAX;
-  int best = -1;
-  for (int c = 0; c < count; ++c) {
-    if (d2s[c] < best_d2) {
-      best_d2 = d2s[c];
-      best = c;
+  least = hn::MinOfLanes(df, least);
+  // As the reference: no finite distance (absurd inputs) takes the first.
+  int best = 0;
+  if (hn::GetLane(least) < FLT_MAX) {
+    for (int c = 0; c < count; c += n) {
+      const intptr_t lane = hn::FindFirstTrue(df, hn::Eq(hn::Load(df, d2s + c), least));
+      if (lane >= 0) {
+        best = c + static_cast<int>(lane);
+        break;
+      }
     }
   }
-  // As the reference: no finite distance (absurd inputs) takes the first.
-  if (best < 0) best = 0;
   return t.candidates[t.first[key] + best];
 }
 
