@@ -1,5 +1,6 @@
 #include "quant/iq1.h"
 
+#include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <cstdlib>
@@ -10,6 +11,7 @@
 #include "quant/iq1_grids.h"
 #include "quant/iq_grid_search.h"
 #include "quant/rounding.h"
+#include "util/check.h"
 
 namespace apex::quant {
 namespace {
@@ -385,7 +387,11 @@ void quantize_block_m(const iq1::SearchTables& t, const Kernels& kernels, const 
     // sum(w*q^2) is linear in the prefix weights with fixed coefficients;
     // the float expressions below follow ggml's so the sums round alike.
     kernels.order(xb, kBlockM, order);
-    float px[2][iq1::kCutPad] = {}, pw[2][iq1::kCutPad] = {};  // padded as for IQ1_S
+    float px[2][iq1::kCutPad], pw[2][iq1::kCutPad];  // padded as for IQ1_S
+    for (int h = 0; h < 2; ++h) {
+      std::fill(px[h] + kBlockM + 1, px[h] + iq1::kCutPad, 0.0f);
+      std::fill(pw[h] + kBlockM + 1, pw[h] + iq1::kCutPad, 0.0f);
+    }
     px[0][0] = px[1][0] = pw[0][0] = pw[1][0] = 0;
     for (int j = 0; j < kBlockM; ++j) {
       const int i = order[j].index;
@@ -493,23 +499,31 @@ struct SimdCandidates {
 // permutation is unique, and any correct sort returns exactly what qsort
 // does. With a tie (including -0 vs +0) or a NaN, qsort itself decides.
 void order_by_value_fast(const float* x, int n, ValueAt* order) {
+  APEX_CHECK(n <= 64, "order_by_value_fast sorts at most 64 values");
   for (int j = 0; j < n; ++j) {
     if (std::isnan(x[j])) {
       order_by_value(x, n, order);
       return;
     }
   }
-  for (int j = 0; j < n; ++j) {
-    const ValueAt v{x[j], j};
-    int k = j;
-    for (; k > 0 && v.x < order[k - 1].x; --k) order[k] = order[k - 1];
-    order[k] = v;
+  // Each value's rank is the count of values below it (a branch-free loop
+  // the compiler vectorises); distinct values have distinct ranks, and a
+  // repeated rank means two values compare equal.
+  int rank[kSuper];
+  for (int i = 0; i < n; ++i) {
+    int r = 0;
+    for (int j = 0; j < n; ++j) r += x[j] < x[i] ? 1 : 0;
+    rank[i] = r;
   }
-  for (int j = 1; j < n; ++j) {
-    if (order[j].x == order[j - 1].x) {
+  uint64_t seen = 0;
+  for (int i = 0; i < n; ++i) {
+    const uint64_t bit = uint64_t{1} << rank[i];
+    if ((seen & bit) != 0) {
       order_by_value(x, n, order);
       return;
     }
+    seen |= bit;
+    order[rank[i]] = {x[i], i};
   }
 }
 

@@ -34,6 +34,16 @@ struct Best {
       r.choice = choice;
     }
   }
+  // The same step with scale = sumqx / sumq2 and scale * sumqx precomputed.
+  void consider(float sumqx, float sumq2, float scale, float score_if, int i1, int i2, int choice) {
+    if (sumq2 > 0 && sumqx * sumqx > score * sumq2) {
+      r.scale = scale;
+      score = score_if;
+      r.cut1 = i1;
+      r.cut2 = i2;
+      r.choice = choice;
+    }
+  }
 };
 
 template <class D, class V>
@@ -84,7 +94,8 @@ CutResult BestCutsS(const float* sumx, const float* sumw, const float* lp, const
         hn::Store(vq2[s], d, q2[s]);
       }
       const int used = n - j0 + 1 < lanes ? n - j0 + 1 : lanes;
-      for (int j = 0; j < used; ++j) {
+      // Lanes before the first passing one fail against the unchanged best.
+      for (int j = static_cast<int>(hn::FindFirstTrue(d, any)); j < used; ++j) {
         for (int s = 0; s < 2; ++s) best.consider(qx[s][j], q2[s][j], i1, j0 + j, signs[s]);
       }
     }
@@ -100,7 +111,7 @@ CutResult BestCutsM(const CutsM& in, float initial_scale) {
   const int lanes = static_cast<int>(hn::Lanes(d));
   Best best;
   best.r.scale = initial_scale;
-  HWY_ALIGN float qx[4][kMaxLanes], q2[4][kMaxLanes];
+  HWY_ALIGN float qx[4][kMaxLanes], q2[4][kMaxLanes], sc[4][kMaxLanes], sco[4][kMaxLanes];
   for (int i1 = 0; i1 <= n; ++i1) {
     // Per half h, the reference computes
     //   sx = px[h][i1] + px[h][i2];  qx_p = tx*p2 - sx;  qx_m = tx*m2 - sx;
@@ -137,10 +148,16 @@ CutResult BestCutsM(const CutsM& in, float initial_scale) {
       for (int k = 0; k < 4; ++k) {
         hn::Store(sumqx[k], d, qx[k]);
         hn::Store(sumq2[k], d, q2[k]);
+        // The division and product an acceptance would do, done ahead for
+        // every lane (the same IEEE operations, so the same values).
+        const V scale = hn::Div(sumqx[k], sumq2[k]);
+        hn::Store(scale, d, sc[k]);
+        hn::Store(hn::Mul(scale, sumqx[k]), d, sco[k]);
       }
       const int used = n - j0 + 1 < lanes ? n - j0 + 1 : lanes;
-      for (int j = 0; j < used; ++j) {
-        for (int k = 0; k < 4; ++k) best.consider(qx[k][j], q2[k][j], i1, j0 + j, k);
+      // Lanes before the first passing one fail against the unchanged best.
+      for (int j = static_cast<int>(hn::FindFirstTrue(d, any)); j < used; ++j) {
+        for (int k = 0; k < 4; ++k) best.consider(qx[k][j], q2[k][j], sc[k][j], sco[k][j], i1, j0 + j, k);
       }
     }
   }
