@@ -14,8 +14,12 @@
 // best all at once. A chunk where no lane passes cannot change anything and
 // is skipped; this is what the reference would conclude too, since `best`
 // stays fixed while nothing is accepted. A chunk where some lane passes is
-// replayed in the reference's order, lane by lane, on the stored sums, so
-// every acceptance and every later test happen as in the reference.
+// replayed in the reference's order, lane by lane, on the stored sums, from
+// the first passing lane (the lanes before it fail against the unchanged
+// best, as they would in the reference), so every acceptance and every later
+// test happen as in the reference. The division and product an acceptance
+// performs are computed for every lane ahead of the replay (lane-wise, the
+// same values).
 #pragma once
 
 namespace apex::quant::iq1 {
