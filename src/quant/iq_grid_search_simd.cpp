@@ -50,18 +50,35 @@ int FirstBest(const Terms& terms, const uint16_t* keys, int n) {
   if (lanes > kListPad) return first_best_scalar(terms, keys, n);  // lists are padded for at most kListPad
 
   const auto three = hn::Set(di, 3);
-  V best = hn::Set(d, FLT_MAX);
-  auto best_pos = hn::Set(di, -1);
-  auto pos = hn::Iota(di, 0);
-  const auto step = hn::Set(di, lanes);
+  const V max = hn::Set(d, FLT_MAX);
   const auto end = hn::Set(di, n);
-  for (int j = 0; j < n; j += lanes) {
+  // The errors of candidates j .. j + lanes - 1.
+  auto errors = [&](int j) {
     auto key = hn::BitCast(di, hn::PromoteTo(hn::RebindToUnsigned<decltype(d)>(), hn::LoadU(d16, keys + j)));
     V d2 = hn::Zero(d);
     for (int i = 0; i < 8; ++i) {
       d2 = hn::Add(d2, lookup_term(d, terms.v[i], hn::And(key, three)));
       key = hn::ShiftRight<2>(key);
     }
+    return d2;
+  };
+  if (n <= lanes) {
+    // One vector: lanes are positions. Only lanes below n with an error
+    // below FLT_MAX can win (NaN fails the compare); the others are set to
+    // FLT_MAX, so every lane is a number and the least is the minimum.
+    const V d2 = errors(0);
+    const auto ok = hn::And(hn::Lt(d2, max), hn::RebindMask(d, hn::Lt(hn::Iota(di, 0), end)));
+    const V v = hn::IfThenElse(ok, d2, max);
+    const V least = hn::MinOfLanes(d, v);
+    if (!(hn::GetLane(least) < FLT_MAX)) return -1;
+    return static_cast<int>(hn::FindFirstTrue(d, hn::Eq(v, least)));
+  }
+  V best = max;
+  auto best_pos = hn::Set(di, -1);
+  auto pos = hn::Iota(di, 0);
+  const auto step = hn::Set(di, lanes);
+  for (int j = 0; j < n; j += lanes) {
+    const V d2 = errors(j);
     // Lanes past n (the padding) never count.
     const auto better = hn::And(hn::Lt(d2, best), hn::RebindMask(d, hn::Lt(pos, end)));
     best = hn::IfThenElse(better, d2, best);
