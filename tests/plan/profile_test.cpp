@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <unistd.h>
 
 #include "quant/type_table.h"
@@ -23,11 +24,11 @@ TEST(Profile, EveryBuiltinParsesWithTheBaseQuantizeShUses) {
     ASSERT_TRUE(p.ok()) << p.message();
     EXPECT_EQ(p->name, name);
     EXPECT_EQ(p->source, "built-in");
-    ASSERT_TRUE(base.count(name)) << name;
+    EXPECT_FALSE(p->about.empty());
+    if (!base.count(name)) continue;  // a tier beyond the scripts' own
     EXPECT_EQ(p->base->name, base.at(name)) << name;
     EXPECT_EQ(p->imatrix_recommended, name.rfind("i-", 0) == 0 || name == "mini" || name == "nano" || name == "micro")
         << name;
-    EXPECT_FALSE(p->about.empty());
   }
 }
 

@@ -3,6 +3,7 @@
 // (golden files in tests/data/apex_config, see NOTE.md there).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -26,8 +27,10 @@ std::string read_golden(const std::string& file) {
 TEST(TensorTypeFileGolden, EveryProfileAndLayerCountMatchesGenerateConfig) {
   const std::vector<std::string> profiles = {"quality", "i-quality", "balanced", "i-balanced", "compact", "i-compact",
                                              "mini",    "nano",      "i-nano",   "micro",      "i-micro"};
-  // Every shipped profile is one of generate_config.sh's.
-  EXPECT_EQ(builtin_profile_names().size(), profiles.size());
+  // Every profile of generate_config.sh ships.
+  const auto shipped = builtin_profile_names();
+  for (const auto& name : profiles)
+    EXPECT_NE(std::find(shipped.begin(), shipped.end(), name), shipped.end()) << name;
   int compared = 0;
   for (const std::string& name : profiles) {
     auto p = builtin_profile(name);
