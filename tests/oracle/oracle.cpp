@@ -62,17 +62,30 @@ Libs& llama_libs() {
   static std::once_flag once;
   std::call_once(once, [&] {
     const std::string dir = library_dir();
-    // Pin one CPU variant so logits are reproducible across machines.
-    if (std::getenv("GGML_BACKEND_PATH") == nullptr) {
-      setenv("GGML_BACKEND_PATH", (dir + "/libggml-cpu-x64.so").c_str(), 1);
-    }
     libs.ggml = open_lib(dir + "/libggml.v0.5.0.so");
     libs.llama = open_lib(dir + "/libllama.v0.5.0.so");
     using LogSet = void (*)(void (*)(int, const char*, void*), void*);
     reinterpret_cast<LogSet>(sym(libs.llama, "llama_log_set"))(quiet_log, nullptr);
     reinterpret_cast<LogSet>(sym(libs.ggml_base, "ggml_log_set"))(quiet_log, nullptr);
-    reinterpret_cast<void (*)(const char*)>(sym(libs.ggml, "ggml_backend_load_all_from_path"))(
-        dir.c_str());
+    // Pin one CPU variant so logits are reproducible across machines: only
+    // libggml-cpu-x64.so (plain x86-64: no FMA, no F16C, no tinyBLAS tiles)
+    // is registered, or the library GGML_BACKEND_PATH names.
+    // ggml_backend_load_all_from_path would register the best variant for
+    // this CPU first (zen4, skylakex, ...) and llama.cpp would compute on it,
+    // whatever GGML_BACKEND_PATH says. APEX_ORACLE_CPU=best restores that
+    // (benchmarks want the oracle at its fastest).
+    const char* variant = std::getenv("APEX_ORACLE_CPU");
+    if (variant != nullptr && std::string(variant) == "best") {
+      reinterpret_cast<void (*)(const char*)>(sym(libs.ggml, "ggml_backend_load_all_from_path"))(
+          dir.c_str());
+    } else {
+      const char* path = std::getenv("GGML_BACKEND_PATH");
+      const std::string cpu = path != nullptr ? path : dir + "/libggml-cpu-x64.so";
+      if (reinterpret_cast<void* (*)(const char*)>(sym(libs.ggml, "ggml_backend_load"))(
+              cpu.c_str()) == nullptr) {
+        die("cannot load the CPU backend " + cpu);
+      }
+    }
     reinterpret_cast<void (*)()>(sym(libs.llama, "llama_backend_init"))();
   });
   return libs;

@@ -1,0 +1,63 @@
+#include "engine/attention.h"
+
+#include <tbb/parallel_for.h>
+
+#include <cmath>
+
+#include "engine/kernels_simd.h"
+#include "engine/ops.h"
+#include "quant/fp16.h"
+
+namespace apex::engine {
+
+KvCache::KvCache(int n_layer, int64_t n_ctx, int64_t kv_dim)
+    : n_ctx_(n_ctx),
+      kv_dim_(kv_dim),
+      k_(static_cast<size_t>(n_layer) * n_ctx * kv_dim),
+      v_(static_cast<size_t>(n_layer) * n_ctx * kv_dim) {}
+
+void KvCache::store(int layer, int64_t pos, const float* k, const float* v) {
+  uint16_t* kd = &k_[offset(layer, pos)];
+  uint16_t* vd = &v_[offset(layer, pos)];
+  for (int64_t i = 0; i < kv_dim_; ++i) {
+    kd[i] = quant::fp32_to_fp16(k[i]);
+    vd[i] = quant::fp32_to_fp16(v[i]);
+  }
+}
+
+void attention(const ModelConfig& c, const KvCache& cache, int layer, const float* q,
+               int64_t n_tokens, int64_t pos0, float* out) {
+  const int64_t hd = c.head_dim;
+  const int group = c.n_head / c.n_head_kv;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  tbb::parallel_for(int64_t{0}, n_tokens * c.n_head, [&](int64_t job) {
+    const int64_t t = job / c.n_head;
+    const int h = static_cast<int>(job % c.n_head);
+    const int kvh = h / group;
+    const int64_t n_kv = pos0 + t + 1;  // causal: positions 0..pos0+t
+    std::vector<uint16_t> qh(static_cast<size_t>(hd));
+    const float* qsrc = q + t * c.q_dim() + h * hd;
+    for (int64_t i = 0; i < hd; ++i) qh[i] = quant::fp32_to_fp16(qsrc[i]);
+    // ggml soft-maxes a padded row whose masked entries are -inf; padding to
+    // a multiple of 4 makes every real entry go through the same exp.
+    const int64_t n_pad = (n_kv + 3) / 4 * 4;
+    std::vector<float> p(static_cast<size_t>(n_pad), -INFINITY);
+    for (int64_t j = 0; j < n_kv; ++j) {
+      p[j] = simd::dot_f16(qh.data(), cache.k(layer, j) + kvh * hd, hd) * scale;
+    }
+    softmax(p.data(), n_pad);
+    // Products of two F16 values are exact in float; ggml sums them over the
+    // positions in double (its V product is a dot over the transposed cache).
+    std::vector<double> acc(static_cast<size_t>(hd), 0.0);
+    for (int64_t j = 0; j < n_kv; ++j) {
+      const float pj = quant::fp16_to_fp32(quant::fp32_to_fp16(p[j]));
+      if (pj == 0.0f) continue;
+      const uint16_t* vj = cache.v(layer, j) + kvh * hd;
+      for (int64_t i = 0; i < hd; ++i) acc[i] += static_cast<double>(pj * quant::fp16_to_fp32(vj[i]));
+    }
+    float* o = out + t * c.q_dim() + h * hd;
+    for (int64_t i = 0; i < hd; ++i) o[i] = static_cast<float>(acc[i]);
+  });
+}
+
+}  // namespace apex::engine

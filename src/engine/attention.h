@@ -1,0 +1,37 @@
+// Causal self-attention over a KV cache. As llama.cpp's CPU backend does by
+// default (no flash attention): K and V are stored in F16, the query is
+// rounded to F16 for q.k, scores are scaled and soft-maxed in F32, and the
+// probabilities are rounded to F16 before they weight the V rows.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "engine/config.h"
+
+namespace apex::engine {
+
+class KvCache {
+ public:
+  KvCache(int n_layer, int64_t n_ctx, int64_t kv_dim);
+  int64_t n_ctx() const { return n_ctx_; }
+  // Stores one position's K and V rows (kv_dim floats each, converted to F16).
+  void store(int layer, int64_t pos, const float* k, const float* v);
+  const uint16_t* k(int layer, int64_t pos) const { return &k_[offset(layer, pos)]; }
+  const uint16_t* v(int layer, int64_t pos) const { return &v_[offset(layer, pos)]; }
+
+ private:
+  size_t offset(int layer, int64_t pos) const {
+    return (static_cast<size_t>(layer) * n_ctx_ + pos) * kv_dim_;
+  }
+  int64_t n_ctx_, kv_dim_;
+  std::vector<uint16_t> k_, v_;  // [layer][pos][kv_dim]
+};
+
+// q: n_tokens rows of q_dim floats (after RoPE), token t at position pos0 + t,
+// whose K/V are already in the cache. out: n_tokens rows of q_dim floats.
+// Query head h reads KV head h / (n_head / n_head_kv).
+void attention(const ModelConfig& c, const KvCache& cache, int layer, const float* q,
+               int64_t n_tokens, int64_t pos0, float* out);
+
+}  // namespace apex::engine

@@ -1,0 +1,156 @@
+// The forward pass of the decoder-only transformers the engine runs
+// (llama, qwen2moe, qwen3moe). One function, top to bottom; what differs
+// between architectures is data in ModelConfig / ArchTraits:
+//   qkv_bias   add attn_{q,k,v}.bias after the projections      (qwen2moe)
+//   qk_norm    RMS-norm each q and k head before RoPE            (qwen3moe)
+//   rope       NORM (llama) or NEOX (qwen) pairing of dimensions
+//   n_expert   0: dense SwiGLU FFN; > 0: routed experts          (see moe.cpp)
+//   shared_expert, norm_topk_weights: MoE gating rules           (see moe.cpp)
+// Shapes are written [rows][cols] with T = tokens in the batch.
+#include "engine/forward.h"
+
+#include <tbb/parallel_for.h>
+
+#include <algorithm>
+
+#include "engine/matmul.h"
+#include "engine/moe.h"
+#include "engine/ops.h"
+#include "quant/type_table.h"
+
+namespace apex::engine {
+namespace {
+
+void add_bias(float* x, const Weight& bias, int64_t n_tokens, int64_t n) {
+  if (!bias) return;
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    for (int64_t i = 0; i < n; ++i) x[t * n + i] += bias.f32()[i];
+  }
+}
+
+void add(float* x, const float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = y[i] + x[i];
+}
+
+}  // namespace
+
+void forward(const Model& model, KvCache& cache, const int32_t* tokens, int64_t T, int64_t pos0,
+             float* logits, bool last_only) {
+  const ModelConfig& c = model.config;
+  const ModelWeights& w = model.weights;
+  const int64_t E = c.n_embd, HD = c.head_dim, QD = c.q_dim(), KVD = c.kv_dim();
+  auto buf = [](int64_t n) { return std::vector<float>(static_cast<size_t>(n)); };
+
+  // x[T][E]: token embeddings (rows of token_embd, dequantized).
+  std::vector<float> x = buf(T * E);
+  const quant::TypeTraits& embd_type = quant::traits(w.token_embd.type);
+  for (int64_t t = 0; t < T; ++t) {
+    const uint8_t* row = w.token_embd.row(tokens[t]);
+    if (w.token_embd.type == quant::TypeId::F32) {
+      std::copy_n(reinterpret_cast<const float*>(row), E, &x[t * E]);
+    } else {
+      embd_type.dequantize(row, &x[t * E], E);
+    }
+  }
+
+  std::vector<float> h = buf(T * E), q = buf(T * QD), k = buf(T * KVD), v = buf(T * KVD);
+  std::vector<float> attn = buf(T * QD), y = buf(T * E);
+  Activations act;
+  for (int il = 0; il < c.n_layer; ++il) {
+    const LayerWeights& l = w.layers[static_cast<size_t>(il)];
+
+    // ---- attention ----
+    // h = rmsnorm(x) * attn_norm
+    for (int64_t t = 0; t < T; ++t) rms_norm(&x[t * E], l.attn_norm.f32(), c.rms_eps, E, &h[t * E]);
+    // q[T][QD] = h Wq, k[T][KVD] = h Wk, v[T][KVD] = h Wv (+ biases)
+    prepare_activations(l.wq.type, h.data(), T, E, E, act);
+    matmul(l.wq, 0, act, q.data(), QD);
+    if (l.wk.type != l.wq.type) prepare_activations(l.wk.type, h.data(), T, E, E, act);
+    matmul(l.wk, 0, act, k.data(), KVD);
+    if (l.wv.type != l.wk.type) prepare_activations(l.wv.type, h.data(), T, E, E, act);
+    matmul(l.wv, 0, act, v.data(), KVD);
+    add_bias(q.data(), l.bq, T, QD);
+    add_bias(k.data(), l.bk, T, KVD);
+    add_bias(v.data(), l.bv, T, KVD);
+    // Per head: optional RMS norm (qk_norm), then RoPE at the token's position.
+    tbb::parallel_for(int64_t{0}, T, [&](int64_t t) {
+      for (int hh = 0; hh < c.n_head; ++hh) {
+        float* qh = &q[t * QD + hh * HD];
+        if (l.q_norm) rms_norm(qh, l.q_norm.f32(), c.rms_eps, HD, qh);
+        rope(qh, HD, pos0 + t, c.arch->rope, c.rope_freq_base, c.rope_freq_scale);
+      }
+      for (int hh = 0; hh < c.n_head_kv; ++hh) {
+        float* kh = &k[t * KVD + hh * HD];
+        if (l.k_norm) rms_norm(kh, l.k_norm.f32(), c.rms_eps, HD, kh);
+        rope(kh, HD, pos0 + t, c.arch->rope, c.rope_freq_base, c.rope_freq_scale);
+      }
+    });
+    for (int64_t t = 0; t < T; ++t) cache.store(il, pos0 + t, &k[t * KVD], &v[t * KVD]);
+    // attn[T][QD] = softmax(q k^T / sqrt(HD), causal) v
+    attention(c, cache, il, q.data(), T, pos0, attn.data());
+    // x += attn Wo
+    matmul(l.wo, 0, attn.data(), T, y.data(), E);
+    add(x.data(), y.data(), T * E);
+
+    // ---- feed-forward ----
+    for (int64_t t = 0; t < T; ++t) rms_norm(&x[t * E], l.ffn_norm.f32(), c.rms_eps, E, &h[t * E]);
+    if (c.is_moe()) {
+      moe_ffn(c, l, h.data(), T, y.data());
+    } else {
+      swiglu_ffn(l.ffn_gate, l.ffn_up, l.ffn_down, 0, h.data(), T, y.data());
+    }
+    add(x.data(), y.data(), T * E);
+  }
+
+  if (logits == nullptr) return;
+  // logits[T][n_vocab] = rmsnorm(x) * output_norm . output
+  const int64_t first = last_only ? T - 1 : 0;
+  const int64_t n_out = T - first;
+  for (int64_t t = first; t < T; ++t) {
+    rms_norm(&x[t * E], w.output_norm.f32(), c.rms_eps, E, &h[(t - first) * E]);
+  }
+  matmul(w.output, 0, h.data(), n_out, logits, c.n_vocab);
+}
+
+Context::Context(const Model& model, int64_t n_ctx)
+    : model_(model),
+      cache_(model.config.n_layer, n_ctx > 0 ? n_ctx : model.config.n_ctx_train,
+             model.config.kv_dim()) {}
+
+Status Context::eval(std::span<const int32_t> tokens, std::vector<float>* logits, int64_t n_batch,
+                     std::vector<float>* last_logits) {
+  const ModelConfig& c = model_.config;
+  const auto n = static_cast<int64_t>(tokens.size());
+  for (int32_t id : tokens) {
+    if (id < 0 || id >= c.n_vocab) {
+      return make_error("token id {} is outside the vocabulary (0..{})", id, c.n_vocab - 1);
+    }
+  }
+  if (n_past_ + n > cache_.n_ctx()) {
+    return make_error("{} tokens after {} would overflow the context of {}", n, n_past_,
+                      cache_.n_ctx());
+  }
+  if (n_batch <= 0) n_batch = n;
+  if (logits != nullptr) logits->assign(static_cast<size_t>(n * c.n_vocab), 0.0f);
+  for (int64_t start = 0; start < n; start += n_batch) {
+    const int64_t count = std::min(n_batch, n - start);
+    const bool last_batch = start + count == n;
+    float* out = nullptr;
+    bool last_only = false;
+    if (logits != nullptr) {
+      out = logits->data() + start * c.n_vocab;
+    } else if (last_logits != nullptr && last_batch) {
+      last_logits->assign(static_cast<size_t>(c.n_vocab), 0.0f);
+      out = last_logits->data();
+      last_only = true;
+    }
+    forward(model_, cache_, tokens.data() + start, count, n_past_, out, last_only);
+    n_past_ += count;
+  }
+  if (logits != nullptr && last_logits != nullptr && n > 0) {
+    last_logits->assign(logits->end() - c.n_vocab, logits->end());
+  }
+  return {};
+}
+
+}  // namespace apex::engine

@@ -1,0 +1,47 @@
+// Running a model: a Context owns the KV cache and the position, and
+// evaluates tokens in batches (prompt processing) or one at a time
+// (generation). The forward pass itself is forward.cpp's `forward`.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "engine/attention.h"
+#include "engine/weights.h"
+#include "util/status.h"
+
+namespace apex::engine {
+
+class Context {
+ public:
+  // n_ctx: KV cache positions (0: the model's training context).
+  Context(const Model& model, int64_t n_ctx = 0);
+
+  const Model& model() const { return model_; }
+  int64_t n_ctx() const { return cache_.n_ctx(); }
+  int64_t n_past() const { return n_past_; }
+  // Forget the sequence (positions restart at 0).
+  void reset() { n_past_ = 0; }
+
+  // Evaluates `tokens` at positions n_past.. in batches of at most n_batch
+  // and appends them to the cache. With `logits` non-null it receives every
+  // token's logits (tokens.size() rows of n_vocab); with `last_logits`
+  // non-null, only the last token's. Errors: a token id outside the
+  // vocabulary, or the cache would overflow.
+  Status eval(std::span<const int32_t> tokens, std::vector<float>* logits,
+              int64_t n_batch = 512, std::vector<float>* last_logits = nullptr);
+
+ private:
+  const Model& model_;
+  KvCache cache_;
+  int64_t n_past_ = 0;
+};
+
+// One batch through the network: n_tokens tokens at positions pos0.., their
+// K/V written to the cache; logits (n_tokens x n_vocab) written when
+// non-null. The logits of only the last row are computed when last_only.
+void forward(const Model& model, KvCache& cache, const int32_t* tokens, int64_t n_tokens,
+             int64_t pos0, float* logits, bool last_only);
+
+}  // namespace apex::engine

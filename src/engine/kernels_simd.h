@@ -1,0 +1,25 @@
+// Highway kernels of the engine (compiled per SIMD target, picked at run time):
+// float dot products and dot products straight on quantized blocks.
+#pragma once
+
+#include <cstdint>
+
+#include "quant/type_id.h"
+
+namespace apex::engine {
+
+// Dot product of one weight row (stored type) with one activation row (its
+// activation_type), n elements.
+using RowDotFn = float (*)(const uint8_t* w_row, const uint8_t* a_row, int64_t n);
+
+namespace simd {
+float dot_f32(const float* a, const float* b, int64_t n);
+// Both F16 (raw bits), accumulated in float.
+float dot_f16(const uint16_t* a, const uint16_t* b, int64_t n);
+// out[i] += a * v[i], v F16 bits.
+void axpy_f16(float a, const uint16_t* v, float* out, int64_t n);
+// Null when the type has no direct kernel (the caller dequantizes rows).
+RowDotFn row_dot_kernel(quant::TypeId weight_type);
+}  // namespace simd
+
+}  // namespace apex::engine

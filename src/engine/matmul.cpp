@@ -1,0 +1,259 @@
+#include "engine/matmul.h"
+
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "engine/kernels_simd.h"
+#include "quant/fp16.h"
+#include "quant/rounding.h"
+#include "quant/type_table.h"
+#include "util/check.h"
+
+namespace apex::engine {
+namespace {
+
+using quant::TypeId;
+
+// Activation blocks, laid out as ggml stores them.
+constexpr int kQ8Block = 32;
+constexpr int kQ8KBlock = 256;
+struct BlockQ8_0 {
+  uint16_t d;  // fp16 scale
+  int8_t qs[kQ8Block];
+};
+struct BlockQ8_1 {
+  uint16_t d;  // fp16 scale
+  uint16_t s;  // fp16 d * sum(qs)
+  int8_t qs[kQ8Block];
+};
+struct BlockQ8_K {
+  float d;
+  int8_t qs[kQ8KBlock];
+  int16_t bsums[kQ8KBlock / 16];  // sums of each 16 quants (K-quant minimum terms)
+};
+static_assert(sizeof(BlockQ8_0) == 34 && sizeof(BlockQ8_1) == 36 && sizeof(BlockQ8_K) == 292);
+
+float abs_max(const float* x, int n) {
+  float amax = 0.0f;
+  for (int j = 0; j < n; ++j) amax = std::max(amax, std::fabs(x[j]));
+  return amax;
+}
+
+// Symmetric 8-bit blocks of 32 with an fp16 scale amax/127 (ggml rounds the
+// scaled values with roundf, halves away from zero).
+void quantize_q8_0(const float* x, int64_t n, BlockQ8_0* y, float* values) {
+  for (int64_t b = 0; b < n / kQ8Block; ++b, x += kQ8Block) {
+    const float d = abs_max(x, kQ8Block) / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    y[b].d = quant::fp32_to_fp16(d);
+    const float dd = quant::fp16_to_fp32(y[b].d);
+    for (int j = 0; j < kQ8Block; ++j) {
+      y[b].qs[j] = static_cast<int8_t>(std::round(x[j] * id));
+      *values++ = dd * y[b].qs[j];
+    }
+  }
+}
+
+// As Q8_0 plus s = d * sum(qs), used by the Q4_1/Q5_1 minimum terms.
+void quantize_q8_1(const float* x, int64_t n, BlockQ8_1* y, float* values) {
+  for (int64_t b = 0; b < n / kQ8Block; ++b, x += kQ8Block) {
+    const float d = abs_max(x, kQ8Block) / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    y[b].d = quant::fp32_to_fp16(d);
+    int sum = 0;
+    for (int j = 0; j < kQ8Block; ++j) {
+      y[b].qs[j] = static_cast<int8_t>(std::round(x[j] * id));
+      sum += y[b].qs[j];
+    }
+    y[b].s = quant::fp32_to_fp16(static_cast<float>(sum) * d);
+    const float dd = quant::fp16_to_fp32(y[b].d);
+    for (int j = 0; j < kQ8Block; ++j) *values++ = dd * y[b].qs[j];
+  }
+}
+
+// Blocks of 256 with a float scale taken from the signed value of largest
+// magnitude (-127 / max, so that value maps to -127), rounded to nearest even,
+// clipped at 127; bsums hold the sum of every 16 quants.
+void quantize_q8_k(const float* x, int64_t n, BlockQ8_K* y, float* values) {
+  for (int64_t b = 0; b < n / kQ8KBlock; ++b, x += kQ8KBlock) {
+    float amax = 0.0f, max = 0.0f;
+    for (int j = 0; j < kQ8KBlock; ++j) {
+      const float ax = std::fabs(x[j]);
+      if (ax > amax) {
+        amax = ax;
+        max = x[j];
+      }
+    }
+    if (amax == 0.0f) {
+      std::memset(&y[b], 0, sizeof(BlockQ8_K));
+      for (int j = 0; j < kQ8KBlock; ++j) *values++ = 0.0f;
+      continue;
+    }
+    const float iscale = -127.0f / max;
+    for (int j = 0; j < kQ8KBlock; ++j) {
+      y[b].qs[j] = static_cast<int8_t>(std::min(127, quant::nearest_int(iscale * x[j])));
+    }
+    for (int g = 0; g < kQ8KBlock / 16; ++g) {
+      int sum = 0;
+      for (int j = 0; j < 16; ++j) sum += y[b].qs[g * 16 + j];
+      y[b].bsums[g] = static_cast<int16_t>(sum);
+    }
+    y[b].d = 1.0f / iscale;
+    for (int j = 0; j < kQ8KBlock; ++j) *values++ = y[b].d * y[b].qs[j];
+  }
+}
+
+void convert_row(TypeId type, const float* x, int64_t n, uint8_t* raw, float* values) {
+  switch (type) {
+    case TypeId::F32:
+      std::memcpy(raw, x, static_cast<size_t>(n) * sizeof(float));
+      std::memcpy(values, x, static_cast<size_t>(n) * sizeof(float));
+      return;
+    case TypeId::F16: {
+      auto* h = reinterpret_cast<uint16_t*>(raw);
+      for (int64_t i = 0; i < n; ++i) {
+        h[i] = quant::fp32_to_fp16(x[i]);
+        values[i] = quant::fp16_to_fp32(h[i]);
+      }
+      return;
+    }
+    case TypeId::BF16: {
+      auto* h = reinterpret_cast<uint16_t*>(raw);
+      for (int64_t i = 0; i < n; ++i) {
+        h[i] = quant::fp32_to_bf16(x[i]);
+        values[i] = quant::bf16_to_fp32(h[i]);
+      }
+      return;
+    }
+    case TypeId::Q8_0:
+      quantize_q8_0(x, n, reinterpret_cast<BlockQ8_0*>(raw), values);
+      return;
+    case TypeId::Q8_1:
+      quantize_q8_1(x, n, reinterpret_cast<BlockQ8_1*>(raw), values);
+      return;
+    case TypeId::Q8_K:
+      quantize_q8_k(x, n, reinterpret_cast<BlockQ8_K*>(raw), values);
+      return;
+    default:
+      APEX_CHECK(false, "no activation conversion for type %d", static_cast<int>(type));
+  }
+}
+
+size_t activation_row_bytes(TypeId type, int64_t n) {
+  switch (type) {
+    case TypeId::F32: return static_cast<size_t>(n) * 4;
+    case TypeId::F16:
+    case TypeId::BF16: return static_cast<size_t>(n) * 2;
+    case TypeId::Q8_0: return static_cast<size_t>(n / kQ8Block) * sizeof(BlockQ8_0);
+    case TypeId::Q8_1: return static_cast<size_t>(n / kQ8Block) * sizeof(BlockQ8_1);
+    case TypeId::Q8_K: return static_cast<size_t>(n / kQ8KBlock) * sizeof(BlockQ8_K);
+    default: APEX_CHECK(false, "no activation type %d", static_cast<int>(type));
+  }
+  return 0;
+}
+
+}  // namespace
+
+TypeId activation_type(TypeId w) {
+  switch (w) {
+    case TypeId::F32: return TypeId::F32;
+    case TypeId::F16: return TypeId::F16;
+    case TypeId::BF16: return TypeId::BF16;
+    case TypeId::Q4_1:
+    case TypeId::Q5_1: return TypeId::Q8_1;
+    case TypeId::Q4_0:
+    case TypeId::Q5_0:
+    case TypeId::Q8_0:
+    case TypeId::IQ4_NL:
+    case TypeId::MXFP4:
+    case TypeId::NVFP4:
+    case TypeId::Q1_0:
+    case TypeId::Q2_0: return TypeId::Q8_0;
+    default: return TypeId::Q8_K;  // K-quants, i-quants, ternary
+  }
+}
+
+bool matmul_supports(TypeId w) {
+  const quant::TypeTraits* t = quant::find_type(static_cast<int32_t>(w));
+  if (t == nullptr || (w != TypeId::F32 && t->dequantize == nullptr)) return false;
+  if (w == TypeId::Q8_1 || w == TypeId::Q8_K) return false;
+  if (w == TypeId::I8 || w == TypeId::I16 || w == TypeId::I32 || w == TypeId::I64 ||
+      w == TypeId::F64) {
+    return false;
+  }
+  return true;
+}
+
+void prepare_activations(TypeId weight_type, const float* x, int64_t n_rows, int64_t n_in,
+                         int64_t x_stride, Activations& out) {
+  out.type = activation_type(weight_type);
+  out.n_in = n_in;
+  out.n_rows = n_rows;
+  out.row_bytes = activation_row_bytes(out.type, n_in);
+  out.raw.resize(out.row_bytes * static_cast<size_t>(n_rows));
+  out.values.resize(static_cast<size_t>(n_in * n_rows));
+  auto convert = [&](int64_t t) {
+    convert_row(out.type, x + t * x_stride, n_in, out.raw.data() + out.row_bytes * t,
+                out.values.data() + n_in * t);
+  };
+  if (n_rows * n_in >= (1 << 16)) {
+    tbb::parallel_for(int64_t{0}, n_rows, convert);
+  } else {
+    for (int64_t t = 0; t < n_rows; ++t) convert(t);
+  }
+}
+
+void matmul(const Weight& w, int64_t mat, const Activations& x, float* y, int64_t y_stride) {
+  APEX_CHECK(x.n_in == w.n_in && x.type == activation_type(w.type), "matmul %s: bad activations",
+             w.name.c_str());
+  const RowDotFn fast = simd::row_dot_kernel(w.type);
+  const quant::TypeTraits& tt = quant::traits(w.type);
+  const int64_t n_out = w.n_out;
+  const int64_t n_rows = x.n_rows;
+  // Rows per task: enough work per task to amortise the scheduling.
+  const int64_t work_per_row = w.n_in * std::max<int64_t>(n_rows, 1);
+  const int64_t grain = std::clamp<int64_t>((1 << 18) / std::max<int64_t>(work_per_row, 1), 1, 64);
+  auto run = [&](const tbb::blocked_range<int64_t>& range) {
+    thread_local std::vector<float> row;
+    for (int64_t r = range.begin(); r < range.end(); ++r) {
+      const uint8_t* wr = w.row(r, mat);
+      if (fast != nullptr) {
+        for (int64_t t = 0; t < n_rows; ++t) y[t * y_stride + r] = fast(wr, x.raw_row(t), w.n_in);
+        continue;
+      }
+      const float* wf;
+      if (w.type == TypeId::F32) {
+        wf = reinterpret_cast<const float*>(wr);
+      } else {
+        row.resize(static_cast<size_t>(w.n_in));
+        tt.dequantize(wr, row.data(), w.n_in);
+        wf = row.data();
+      }
+      for (int64_t t = 0; t < n_rows; ++t) {
+        y[t * y_stride + r] = dot_f32(wf, x.value_row(t), w.n_in);
+      }
+    }
+  };
+  if (n_out * work_per_row < (1 << 15)) {
+    run(tbb::blocked_range<int64_t>(0, n_out));
+  } else {
+    tbb::parallel_for(tbb::blocked_range<int64_t>(0, n_out, grain), run);
+  }
+}
+
+void matmul(const Weight& w, int64_t mat, const float* x, int64_t n_rows, float* y,
+            int64_t y_stride) {
+  // Not thread_local: a TBB worker waiting inside matmul may run another
+  // task that calls this function again.
+  Activations act;
+  prepare_activations(w.type, x, n_rows, w.n_in, w.n_in, act);
+  matmul(w, mat, act, y, y_stride);
+}
+
+float dot_f32(const float* a, const float* b, int64_t n) { return simd::dot_f32(a, b, n); }
+
+}  // namespace apex::engine

@@ -1,0 +1,36 @@
+// Feed-forward blocks: the dense SwiGLU FFN and the routed-expert FFN
+// (softmax router, top-k experts, optional renormalisation of the k weights,
+// optional sigmoid-gated shared expert).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "engine/config.h"
+#include "engine/weights.h"
+
+namespace apex::engine {
+
+// The experts chosen for one token, best first, and their weights.
+struct Routing {
+  std::vector<int> experts;
+  std::vector<float> weights;
+};
+
+// softmax(router logits) -> the k largest (ties: lower index first) ->
+// weights, divided by their sum when `renormalise` (the sum clamped below at
+// 2^-14 as llama.cpp does), times `scale` when it is neither 0 nor 1.
+Routing route(const float* router_logits, int n_expert, int k, bool renormalise, float scale);
+
+// out[t] = down(silu(gate x[t]) * up x[t]) for n_tokens rows of n_in floats.
+void swiglu_ffn(const Weight& gate, const Weight& up, const Weight& down, int64_t mat,
+                const float* x, int64_t n_tokens, float* out);
+
+// The MoE FFN of one layer for n_tokens rows of x (n_embd floats each),
+// written to out (n_tokens x n_embd): routed experts, plus the gated shared
+// expert when the layer has one. Tokens are grouped by expert so that each
+// expert's matrices are multiplied once per batch.
+void moe_ffn(const ModelConfig& c, const LayerWeights& l, const float* x, int64_t n_tokens,
+             float* out);
+
+}  // namespace apex::engine

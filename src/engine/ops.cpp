@@ -1,0 +1,98 @@
+#include "engine/ops.h"
+
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+namespace apex::engine {
+
+void rms_norm(const float* x, const float* gain, float eps, int64_t n, float* y) {
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i] * x[i]);
+  const float mean = static_cast<float>(sum / static_cast<double>(n));
+  const float scale = 1.0f / std::sqrt(mean + eps);
+  // ggml scales first and applies the gain in a separate multiply.
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = x[i] * scale;
+    y[i] = gain != nullptr ? v * gain[i] : v;
+  }
+}
+
+void rope(float* head, int64_t head_dim, int64_t pos, RopeType type, float freq_base,
+          float freq_scale) {
+  const float theta_scale = std::pow(freq_base, -2.0f / static_cast<float>(head_dim));
+  float theta = static_cast<float>(pos);
+  const int64_t half = head_dim / 2;
+  for (int64_t i = 0; i < half; ++i) {
+    const float t = freq_scale * theta;
+    const float c = std::cos(t), s = std::sin(t);
+    // NORM pairs neighbours; NEOX pairs dimension i with i + head_dim/2.
+    const int64_t a = type == RopeType::kNorm ? 2 * i : i;
+    const int64_t b = type == RopeType::kNorm ? 2 * i + 1 : i + half;
+    const float x0 = head[a], x1 = head[b];
+    head[a] = x0 * c - x1 * s;
+    head[b] = x0 * s + x1 * c;
+    theta *= theta_scale;
+  }
+}
+
+// exp(x) as ggml's plain x86-64 build computes it four lanes at a time (the
+// expf of ARM's optimized-routines: x = n ln2 + b with n rounded by the
+// 1.5*2^23 trick, ln2 split in two parts, a degree-5 polynomial in b, the
+// result scaled by 2^n through the exponent bits; multiply-adds are separate
+// multiplies and adds there). Logits only match the oracle within 1e-3 when
+// the attention probabilities, which are rounded to F16 next, come out of
+// the same function bit for bit.
+float exp_approx(float x) {
+  const float shift = 0x1.8p23f;
+  const float z = x * 0x1.715476p+0f + shift;
+  const float n = z - shift;
+  const float b = (x - n * 0x1.62e4p-1f) - n * 0x1.7f7d1cp-20f;
+  const uint32_t e = std::bit_cast<uint32_t>(z) << 23;
+  const float k = std::bit_cast<float>(e + std::bit_cast<uint32_t>(1.0f));
+  const float u = b * b;
+  const float j = ((0x1.0e4020p-7f * b + 0x1.573e2ep-5f) * u + (0x1.555e66p-3f * b + 0x1.fffdb6p-2f)) * u +
+                  0x1.ffffecp-1f * b;
+  if (!(std::fabs(n) > 126.0f)) return j * k + k;
+  // Results near or beyond the float range: scale in two steps.
+  const uint32_t g = n <= 0.0f ? 0x82000000u : 0u;
+  const float s1 = std::bit_cast<float>(g + 0x7f000000u);
+  const float s2 = std::bit_cast<float>(e - g);
+  if (std::fabs(n) > 192.0f) return s1 * s1;
+  return (s2 * j + s2) * s1;
+}
+
+void softmax(float* x, int64_t n) {
+  float max = -INFINITY;
+  for (int64_t i = 0; i < n; ++i) max = std::max(max, x[i]);
+  // Groups of four use exp_approx and are summed pairwise in float before
+  // joining the double total, as ggml's SSE2 loop does; the tail uses expf.
+  double sum = 0.0;
+  int64_t i = 0;
+  for (; i + 3 < n; i += 4) {
+    for (int l = 0; l < 4; ++l) x[i + l] = exp_approx(x[i + l] - max);
+    sum += static_cast<double>((x[i] + x[i + 1]) + (x[i + 2] + x[i + 3]));
+  }
+  for (; i < n; ++i) {
+    x[i] = std::exp(x[i] - max);
+    sum += x[i];
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+float silu(float x) { return x / (1.0f + std::exp(-x)); }
+// ggml computes qwen2moe's shared-expert gate as silu(x) / x.
+float sigmoid(float x) { return x != 0.0f ? silu(x) / x : 0.5f; }
+
+void swiglu(const float* gate, const float* up, int64_t n, float* out) {
+  // Groups of four through exp_approx, the tail through expf (as ggml).
+  int64_t i = 0;
+  for (; i + 3 < n; i += 4) {
+    for (int l = 0; l < 4; ++l) out[i + l] = gate[i + l] / (1.0f + exp_approx(0.0f - gate[i + l])) * up[i + l];
+  }
+  for (; i < n; ++i) out[i] = silu(gate[i]) * up[i];
+}
+
+}  // namespace apex::engine

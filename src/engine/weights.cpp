@@ -1,0 +1,132 @@
+#include "engine/weights.h"
+
+#include <fmt/format.h>
+
+#include "engine/matmul.h"
+#include "quant/type_table.h"
+
+namespace apex::engine {
+namespace {
+
+// Finds tensors by name and checks them against the expected ggml shape.
+class Registry {
+ public:
+  explicit Registry(const gguf::File& f) : f_(f) {}
+
+  // An empty optional result (not an error) when `required` is false and the
+  // tensor is absent.
+  Result<Weight> get(const std::string& name, std::vector<int64_t> shape, bool required = true) {
+    const gguf::TensorInfo* t = f_.find_tensor(name);
+    if (t == nullptr) {
+      if (!required) return Weight{};
+      return make_error("{}: missing tensor {}", f_.path(), name);
+    }
+    std::vector<int64_t> ne = t->ne;
+    while (ne.size() < shape.size()) ne.push_back(1);
+    if (ne != shape) {
+      return make_error("{}: tensor {} has shape [{}], expected [{}]", f_.path(), name,
+                        fmt::join(t->ne, ", "), fmt::join(shape, ", "));
+    }
+    const auto type = static_cast<quant::TypeId>(t->type);
+    if (!matmul_supports(type)) {
+      return make_error("{}: tensor {} has type {} which the engine cannot use", f_.path(), name,
+                        quant::find_type(t->type) ? quant::find_type(t->type)->name : "unknown");
+    }
+    Weight w;
+    w.data = f_.tensor_data(*t).data();
+    w.type = type;
+    w.n_in = shape[0];
+    w.n_out = shape.size() > 1 ? shape[1] : 1;
+    w.n_mat = shape.size() > 2 ? shape[2] : 1;
+    w.row_bytes = quant::row_bytes(type, w.n_in);
+    w.name = name;
+    return w;
+  }
+
+  // A vector that must be F32 (norm gains, biases, the shared-expert gate).
+  Result<Weight> get_f32(const std::string& name, int64_t n, bool required = true) {
+    Result<Weight> w = get(name, {n}, required);
+    if (w && *w && w->type != quant::TypeId::F32) {
+      return make_error("{}: tensor {} must be F32", f_.path(), name);
+    }
+    return w;
+  }
+
+ private:
+  const gguf::File& f_;
+};
+
+#define APEX_TRY_ASSIGN(dst, expr)      \
+  do {                                  \
+    auto apex_r_ = (expr);              \
+    if (!apex_r_) return apex_r_.error(); \
+    dst = std::move(*apex_r_);          \
+  } while (0)
+
+}  // namespace
+
+Result<std::unique_ptr<Model>> load_model(const std::string& path) {
+  auto file = gguf::File::open(path);
+  if (!file) return file.error();
+  auto model = std::make_unique<Model>();
+  model->file = std::move(*file);
+  auto cfg = read_config(*model->file);
+  if (!cfg) return cfg.error();
+  model->config = *cfg;
+  const ModelConfig& c = model->config;
+  const ArchTraits& a = *c.arch;
+  Registry reg(*model->file);
+  ModelWeights& w = model->weights;
+  APEX_TRY_ASSIGN(w.token_embd, reg.get("token_embd.weight", {c.n_embd, c.n_vocab}));
+  APEX_TRY_ASSIGN(w.output_norm, reg.get_f32("output_norm.weight", c.n_embd));
+  APEX_TRY_ASSIGN(w.output, reg.get("output.weight", {c.n_embd, c.n_vocab}, false));
+  if (!w.output) w.output = w.token_embd;  // tied embeddings
+  w.layers.resize(static_cast<size_t>(c.n_layer));
+  for (int il = 0; il < c.n_layer; ++il) {
+    LayerWeights& l = w.layers[static_cast<size_t>(il)];
+    auto n = [&](const char* suffix) { return fmt::format("blk.{}.{}", il, suffix); };
+    APEX_TRY_ASSIGN(l.attn_norm, reg.get_f32(n("attn_norm.weight"), c.n_embd));
+    APEX_TRY_ASSIGN(l.wq, reg.get(n("attn_q.weight"), {c.n_embd, c.q_dim()}));
+    APEX_TRY_ASSIGN(l.wk, reg.get(n("attn_k.weight"), {c.n_embd, c.kv_dim()}));
+    APEX_TRY_ASSIGN(l.wv, reg.get(n("attn_v.weight"), {c.n_embd, c.kv_dim()}));
+    APEX_TRY_ASSIGN(l.wo, reg.get(n("attn_output.weight"), {c.q_dim(), c.n_embd}));
+    if (a.qkv_bias) {
+      APEX_TRY_ASSIGN(l.bq, reg.get_f32(n("attn_q.bias"), c.q_dim()));
+      APEX_TRY_ASSIGN(l.bk, reg.get_f32(n("attn_k.bias"), c.kv_dim()));
+      APEX_TRY_ASSIGN(l.bv, reg.get_f32(n("attn_v.bias"), c.kv_dim()));
+    }
+    if (a.qk_norm) {
+      APEX_TRY_ASSIGN(l.q_norm, reg.get_f32(n("attn_q_norm.weight"), c.head_dim));
+      APEX_TRY_ASSIGN(l.k_norm, reg.get_f32(n("attn_k_norm.weight"), c.head_dim));
+    }
+    APEX_TRY_ASSIGN(l.ffn_norm, reg.get_f32(n("ffn_norm.weight"), c.n_embd));
+    if (!c.is_moe()) {
+      const gguf::TensorInfo* up = model->file->find_tensor(n("ffn_up.weight"));
+      if (up == nullptr || up->ne.size() < 2) return make_error("{}: missing tensor {}", path, n("ffn_up.weight"));
+      const int64_t n_ff = up->ne[1];
+      APEX_TRY_ASSIGN(l.ffn_gate, reg.get(n("ffn_gate.weight"), {c.n_embd, n_ff}));
+      APEX_TRY_ASSIGN(l.ffn_up, reg.get(n("ffn_up.weight"), {c.n_embd, n_ff}));
+      APEX_TRY_ASSIGN(l.ffn_down, reg.get(n("ffn_down.weight"), {n_ff, c.n_embd}));
+      continue;
+    }
+    const gguf::TensorInfo* up = model->file->find_tensor(n("ffn_up_exps.weight"));
+    if (up == nullptr || up->ne.size() < 2) return make_error("{}: missing tensor {}", path, n("ffn_up_exps.weight"));
+    const int64_t n_ff = up->ne[1];
+    APEX_TRY_ASSIGN(l.router, reg.get(n("ffn_gate_inp.weight"), {c.n_embd, c.n_expert}));
+    APEX_TRY_ASSIGN(l.gate_exps, reg.get(n("ffn_gate_exps.weight"), {c.n_embd, n_ff, c.n_expert}));
+    APEX_TRY_ASSIGN(l.up_exps, reg.get(n("ffn_up_exps.weight"), {c.n_embd, n_ff, c.n_expert}));
+    APEX_TRY_ASSIGN(l.down_exps, reg.get(n("ffn_down_exps.weight"), {n_ff, c.n_embd, c.n_expert}));
+    if (a.shared_expert) {
+      const gguf::TensorInfo* sh = model->file->find_tensor(n("ffn_up_shexp.weight"));
+      if (sh == nullptr || sh->ne.size() < 2) return make_error("{}: missing tensor {}", path, n("ffn_up_shexp.weight"));
+      const int64_t n_ff_sh = sh->ne[1];
+      APEX_TRY_ASSIGN(l.shexp_gate_inp, reg.get_f32(n("ffn_gate_inp_shexp.weight"), c.n_embd));
+      APEX_TRY_ASSIGN(l.gate_shexp, reg.get(n("ffn_gate_shexp.weight"), {c.n_embd, n_ff_sh}));
+      APEX_TRY_ASSIGN(l.up_shexp, reg.get(n("ffn_up_shexp.weight"), {c.n_embd, n_ff_sh}));
+      APEX_TRY_ASSIGN(l.down_shexp, reg.get(n("ffn_down_shexp.weight"), {n_ff_sh, c.n_embd}));
+    }
+  }
+  return model;
+}
+
+}  // namespace apex::engine

@@ -1,0 +1,69 @@
+// The weight registry: every tensor the forward pass needs, found by name in
+// the mmapped GGUF file and checked for shape, as views into the mapping (no
+// copies). Expert tensors are 3-D: [n_in, n_out, n_expert], expert e's matrix
+// starts e * n_out rows in.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/config.h"
+#include "gguf/gguf.h"
+#include "quant/type_id.h"
+#include "util/status.h"
+
+namespace apex::engine {
+
+// A matrix (or stack of matrices) in its stored type: rows of n_in elements,
+// row_bytes each. Null data means "absent" for optional tensors.
+struct Weight {
+  const uint8_t* data = nullptr;
+  quant::TypeId type = quant::TypeId::F32;
+  int64_t n_in = 0;       // ne0: elements per row
+  int64_t n_out = 0;      // ne1: rows per matrix
+  int64_t n_mat = 1;      // ne2: matrices (experts)
+  size_t row_bytes = 0;
+  std::string name;
+
+  explicit operator bool() const { return data != nullptr; }
+  const uint8_t* row(int64_t r, int64_t mat = 0) const {
+    return data + (static_cast<size_t>(mat) * n_out + r) * row_bytes;
+  }
+  // F32 vectors (norm gains, biases) as floats.
+  const float* f32() const { return reinterpret_cast<const float*>(data); }
+};
+
+struct LayerWeights {
+  Weight attn_norm;                  // [n_embd] F32
+  Weight wq, wk, wv, wo;             // [n_embd, q_dim], [n_embd, kv_dim] x2, [q_dim, n_embd]
+  Weight bq, bk, bv;                 // biases (qkv_bias)
+  Weight q_norm, k_norm;             // [head_dim] (qk_norm)
+  Weight ffn_norm;                   // [n_embd]
+  Weight ffn_gate, ffn_up, ffn_down; // dense FFN
+  Weight router;                     // ffn_gate_inp [n_embd, n_expert]
+  Weight gate_exps, up_exps, down_exps;  // [n_embd, n_ff, n_expert], [n_ff, n_embd, n_expert]
+  Weight shexp_gate_inp;             // [n_embd] F32
+  Weight gate_shexp, up_shexp, down_shexp;
+};
+
+struct ModelWeights {
+  Weight token_embd;   // [n_embd, n_vocab]
+  Weight output_norm;  // [n_embd]
+  Weight output;       // [n_embd, n_vocab] (token_embd when tied)
+  std::vector<LayerWeights> layers;
+};
+
+// A loaded model: the mapping, its config and the registry.
+struct Model {
+  std::unique_ptr<gguf::File> file;
+  ModelConfig config;
+  ModelWeights weights;
+};
+
+// Opens the file, reads the config and finds every tensor; the error names
+// the first missing tensor, bad shape or type the engine cannot multiply.
+Result<std::unique_ptr<Model>> load_model(const std::string& path);
+
+}  // namespace apex::engine
