@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "engine/kernels_simd.h"
+#include "engine/quant_dot.h"
 #include "quant/fp16.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -105,6 +106,9 @@ float dot_f16(const uint8_t* w, const uint8_t* a, int64_t n) {
 RowDotFn row_dot_kernel(quant::TypeId weight_type) {
   switch (weight_type) {
     case quant::TypeId::F16: return &dot_f16;
+    case quant::TypeId::Q8_0: return &dot_q8_0_q8_0;
+    case quant::TypeId::Q4_K: return &dot_q4_k_q8_k;
+    case quant::TypeId::Q6_K: return &dot_q6_k_q8_k;
     default: return nullptr;
   }
 }
