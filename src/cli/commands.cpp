@@ -12,7 +12,7 @@ int fail(const std::string& message) {
 }
 
 std::vector<Command> all_commands() {
-  return {make_quantize(), make_plan(), make_inspect(), make_synth()};
+  return {make_quantize(), make_plan(), make_inspect(), make_synth(), make_tokenize(), make_perplexity()};
 }
 
 }  // namespace apex::cli

@@ -22,6 +22,8 @@ Command make_inspect();
 Command make_plan();
 Command make_quantize();
 Command make_synth();
+Command make_tokenize();
+Command make_perplexity();
 
 // Prints "apex: <message>" on one line to stderr and returns exit code 1.
 int fail(const std::string& message);

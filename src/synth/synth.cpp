@@ -6,10 +6,12 @@
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "quant/float_types.h"
 #include "synth/arch.h"
+#include "synth/hf_tokenizer.h"
 #include "synth/random.h"
 #include "synth/vocab.h"
 #include "util/check.h"
@@ -169,7 +171,8 @@ uint32_t file_type_of(quant::TypeId t) {
   }
 }
 
-void add_metadata(const Options& o, const ArchSpec& arch, const Vocab& vocab, gguf::Layout& l) {
+void add_metadata(const Options& o, const ArchSpec& arch, const Vocab& vocab, const HfVocab* hf,
+                  gguf::Layout& l) {
   const std::string a(arch.name);
   auto u32 = [](int64_t v) { return gguf::Value(static_cast<uint32_t>(v)); };
   auto key = [&](const char* suffix) { return a + "." + suffix; };
@@ -203,6 +206,10 @@ void add_metadata(const Options& o, const ArchSpec& arch, const Vocab& vocab, gg
   }
   l.set("general.quantization_version", u32(2));
 
+  if (hf != nullptr) {
+    add_hf_vocab_metadata(*hf, l);
+    return;
+  }
   l.set("tokenizer.ggml.model", gguf::Value(std::string("llama")));
   gguf::Array tokens{gguf::ValueType::STRING, {}}, scores{gguf::ValueType::FLOAT32, {}},
       types{gguf::ValueType::INT32, {}};
@@ -229,14 +236,23 @@ struct Model {
   std::vector<TensorPlan> plan;  // same order as layout.tensors
 };
 
-Result<Model> make_model(const Options& o) {
+Result<Model> make_model(const Options& opts) {
+  Options o = opts;
+  std::optional<HfVocab> hf;
+  if (!o.tokenizer_json.empty()) {
+    APEX_ASSIGN_OR_RETURN(hf, load_hf_tokenizer(o.tokenizer_json, o.tokenizer_config_json));
+    o.n_vocab = static_cast<int64_t>(hf->tokens.size());
+  }
   APEX_RETURN_IF_ERROR(validate(o));
   const ArchSpec* arch = find_arch(o.arch);
   APEX_CHECK(arch != nullptr);
-  APEX_ASSIGN_OR_RETURN(Vocab vocab, make_spm_vocab(o.n_vocab));
+  Vocab vocab;
+  if (!hf) {
+    APEX_ASSIGN_OR_RETURN(vocab, make_spm_vocab(o.n_vocab));
+  }
   Model m;
   m.plan = make_plan(o, *arch);
-  add_metadata(o, *arch, vocab, m.layout);
+  add_metadata(o, *arch, vocab, hf ? &*hf : nullptr, m.layout);
   for (const TensorPlan& p : m.plan) m.layout.tensors.push_back(p.info);
   m.layout.assign_offsets();
   for (size_t i = 0; i < m.plan.size(); ++i) m.plan[i].info = m.layout.tensors[i];

@@ -44,6 +44,12 @@ struct Options {
   float rope_freq_base = 10000.0f;
   std::string name;           // general.name; empty = "apex-synth-<arch>"
   int n_threads = 0;          // generator threads; 0 = hardware concurrency
+  // A Hugging Face tokenizer.json to take the vocabulary from (written as
+  // llama.cpp's converter would, see hf_tokenizer.h) instead of the built-in
+  // SentencePiece-style one; n_vocab then follows the tokenizer (make_layout
+  // and write_model; tensor_values still uses n_vocab as given).
+  std::string tokenizer_json;
+  std::string tokenizer_config_json;  // empty: tokenizer_config.json beside it, if any
 };
 
 // Checks the options against what llama.cpp accepts for the architecture;
