@@ -1,9 +1,12 @@
 #include "oracle/oracle.h"
 
+#include "imatrix/imatrix.h"
+
 #include <dlfcn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -212,6 +215,43 @@ bool validate_row_data(int type, const void* data, size_t nbytes) {
 
 void* gguf_api(const char* symbol) { return sym(base_libs().ggml_base, symbol); }
 
+bool ImatrixParams::load(const std::string& path_as_given) {
+  auto loaded = imatrix::load(path_as_given);
+  if (!loaded.ok()) return false;
+  names_.clear();
+  values_.clear();
+  for (const auto& e : loaded->entries) {
+    names_.push_back(e.name);
+    values_.push_back(e.values);
+  }
+  entries_.clear();
+  for (size_t i = 0; i < names_.size(); ++i)
+    entries_.push_back({names_[i].c_str(), values_[i].data(), values_[i].size()});
+  entries_.push_back({nullptr, nullptr, 0});
+  kvs_.clear();
+  for (const auto& kv : imatrix::quantize_metadata(*loaded, path_as_given)) {
+    KvOverride o{};
+    std::strncpy(o.key, kv.key.c_str(), sizeof(o.key) - 1);
+    if (const auto* str = kv.value.get_if<std::string>()) {
+      o.tag = 3;
+      std::strncpy(o.val_str, str->c_str(), sizeof(o.val_str) - 1);
+    } else {
+      int64_t v = 0;
+      if (!kv.value.as_int(v)) die("imatrix metadata key " + kv.key + " is neither string nor integer");
+      o.tag = 0;
+      o.val_i64 = v;
+    }
+    kvs_.push_back(o);
+  }
+  kvs_.push_back(KvOverride{});
+  return true;
+}
+
+void ImatrixParams::apply(QuantizeParams& p) const {
+  p.imatrix = entries_.data();
+  p.kv_overrides = kvs_.data();
+}
+
 QuantizeParams default_quantize_params() {
   using Fn = QuantizeParams (*)();
   return llama_fn<Fn>("llama_model_quantize_default_params")();
@@ -301,6 +341,60 @@ LogitsResult eval_logits(const std::string& model_path, const std::vector<int32_
   llama_fn<void (*)(void*)>("llama_free")(ctx);
   free_model(m.model);
   result.ok = ok;
+  return result;
+}
+
+SpeedResult measure_speed(const std::string& model_path, int n_prompt, int n_gen, int n_threads) {
+  SpeedResult result;
+  LoadedModel m = load_model(model_path, false);
+  if (m.model == nullptr) {
+    result.error = m.error;
+    return result;
+  }
+  const int32_t n_batch = 512;
+  using DefaultCtx = ContextParams (*)();
+  ContextParams cp = llama_fn<DefaultCtx>("llama_context_default_params")();
+  put_i32(cp.bytes, kCtxNCtx, n_prompt + n_gen + 16);
+  put_i32(cp.bytes, kCtxNBatch, n_batch);
+  put_i32(cp.bytes, kCtxNUbatch, n_batch);
+  put_i32(cp.bytes, kCtxNThreads, n_threads);
+  put_i32(cp.bytes, kCtxNThreadsBatch, n_threads);
+  put_i32(cp.bytes, kCtxFlashAttn, 0);
+  void* ctx = llama_fn<void* (*)(void*, ContextParams)>("llama_init_from_model")(m.model, cp);
+  if (ctx == nullptr) {
+    free_model(m.model);
+    result.error = "llama_init_from_model failed";
+    return result;
+  }
+  auto batch_init = llama_fn<Batch (*)(int32_t, int32_t, int32_t)>("llama_batch_init");
+  auto batch_free = llama_fn<void (*)(Batch)>("llama_batch_free");
+  auto decode = llama_fn<int32_t (*)(void*, Batch)>("llama_decode");
+  Batch batch = batch_init(n_batch, 0, 1);
+  auto run = [&](int32_t pos, int32_t count) {
+    batch.n_tokens = count;
+    for (int32_t i = 0; i < count; ++i) {
+      batch.token[i] = 1 + (pos + i) * 7 % 200;
+      batch.pos[i] = pos + i;
+      batch.n_seq_id[i] = 1;
+      batch.seq_id[i][0] = 0;
+      batch.logits[i] = i == count - 1;
+    }
+    return decode(ctx, batch) == 0;
+  };
+  using Clock = std::chrono::steady_clock;
+  bool ok = true;
+  auto t0 = Clock::now();
+  for (int32_t start = 0; start < n_prompt && ok; start += n_batch) ok = run(start, std::min(n_batch, n_prompt - start));
+  auto t1 = Clock::now();
+  for (int32_t i = 0; i < n_gen && ok; ++i) ok = run(n_prompt + i, 1);
+  auto t2 = Clock::now();
+  batch_free(batch);
+  llama_fn<void (*)(void*)>("llama_free")(ctx);
+  free_model(m.model);
+  result.ok = ok;
+  if (!ok) result.error = "llama_decode failed";
+  result.prompt_seconds = std::chrono::duration<double>(t1 - t0).count();
+  result.gen_seconds = std::chrono::duration<double>(t2 - t1).count();
   return result;
 }
 

@@ -93,6 +93,25 @@ struct QuantizeParams {  // llama_model_quantize_params (64 bytes in this build)
 static_assert(sizeof(QuantizeParams) == 64);
 
 QuantizeParams default_quantize_params();
+
+// What llama-quantize hands llama_model_quantize for `--imatrix FILE`: the
+// importance vectors (null-terminated) and the quantize.imatrix.* keys as kv
+// overrides (terminated by an empty key). Keeps the storage alive for as
+// long as the params point into it.
+class ImatrixParams {
+ public:
+  // Loads FILE with apex's reader (proven equal to llama.cpp's own loader);
+  // false when it does not load.
+  bool load(const std::string& path_as_given);
+  // Points p.imatrix and p.kv_overrides at this object's storage.
+  void apply(QuantizeParams& p) const;
+
+ private:
+  std::vector<std::string> names_;
+  std::vector<std::vector<float>> values_;
+  std::vector<ImatrixEntry> entries_;
+  std::vector<KvOverride> kvs_;
+};
 // llama_model_quantize; returns 0 on success. Its log goes to stderr only when
 // APEX_ORACLE_VERBOSE=1.
 uint32_t model_quantize(const std::string& in, const std::string& out, const QuantizeParams& p);
@@ -108,6 +127,17 @@ struct LogitsResult {
 };
 LogitsResult eval_logits(const std::string& model_path, const std::vector<int32_t>& tokens,
                          int n_threads = 2, int n_ctx = 0);
+
+// Speed of llama.cpp on the CPU: n_prompt tokens decoded in batches of up to
+// 512 (prompt processing), then n_gen tokens one at a time (generation), in
+// a fresh context; wall seconds of each phase (model load not included).
+struct SpeedResult {
+  bool ok = false;
+  std::string error;
+  double prompt_seconds = 0;
+  double gen_seconds = 0;
+};
+SpeedResult measure_speed(const std::string& model_path, int n_prompt, int n_gen, int n_threads);
 
 // Tokenizes with the model's vocabulary (vocab_only load).
 bool tokenize(const std::string& model_path, const std::string& text, bool add_special,
