@@ -13,6 +13,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "quant/fp4_simd.h"
+
 namespace apex::quant {
 namespace {
 
@@ -123,6 +125,15 @@ uint8_t low_byte_of_trunc(float v) {
 
 }  // namespace
 
+namespace fp4_detail {
+uint8_t mxfp4_exponent(float amax) {
+  return amax > 0.0f ? low_byte_of_trunc(std::floor(std::log2(amax)) - 2 + 127) : 0;
+}
+float mxfp4_half_scale(uint8_t e) { return e8m0_half(e); }
+uint8_t nvfp4_scale_code(float amax) { return to_ue4m3(amax / 6.0f); }
+float nvfp4_half_scale(uint8_t code) { return ue4m3_half(code); }
+}  // namespace fp4_detail
+
 // With amax in [2^k, 2^(k+1)) the shared exponent is 2^(k-2), so amax / scale
 // lies in [4, 8): the largest value lands on E2M1's top codes (4 or 6) and
 // anything above 6 saturates there instead of overflowing.
@@ -132,15 +143,17 @@ size_t quantize_mxfp4_ref(const float* src, void* dst, int64_t nrows, int64_t n_
   for (int64_t i = 0; i < nb; ++i) {
     const float* x = src + i * kMxBlock;
     const float amax = abs_max(x, kMxBlock);
-    const uint8_t e = amax > 0.0f ? low_byte_of_trunc(std::floor(std::log2(amax)) - 2 + 127) : 0;
+    const uint8_t e = fp4_detail::mxfp4_exponent(amax);
     out[i].e = e;
     encode_group(x, kMxBlock, e8m0_half(e), out[i].qs);
   }
   return static_cast<size_t>(nb) * sizeof(BlockMX);
 }
 
-size_t quantize_mxfp4(const float* src, void* dst, int64_t nrows, int64_t n_per_row, const float* imatrix) {
-  return quantize_mxfp4_ref(src, dst, nrows, n_per_row, imatrix);
+size_t quantize_mxfp4(const float* src, void* dst, int64_t nrows, int64_t n_per_row, const float*) {
+  const int64_t nb = nrows * n_per_row / kMxBlock;
+  fp4_simd::quantize_mxfp4_blocks(src, static_cast<uint8_t*>(dst), nb);
+  return static_cast<size_t>(nb) * sizeof(BlockMX);
 }
 
 // Each 16-value group gets the scale amax / 6 (so amax maps onto E2M1's
@@ -151,7 +164,7 @@ size_t quantize_nvfp4_ref(const float* src, void* dst, int64_t nrows, int64_t n_
   for (int64_t i = 0; i < nb; ++i) {
     for (int s = 0; s < kNvGroups; ++s) {
       const float* x = src + i * kNvBlock + s * kNvGroup;
-      const uint8_t code = to_ue4m3(abs_max(x, kNvGroup) / 6.0f);
+      const uint8_t code = fp4_detail::nvfp4_scale_code(abs_max(x, kNvGroup));
       out[i].d[s] = code;
       encode_group(x, kNvGroup, ue4m3_half(code), out[i].qs + s * (kNvGroup / 2));
     }
@@ -159,8 +172,10 @@ size_t quantize_nvfp4_ref(const float* src, void* dst, int64_t nrows, int64_t n_
   return static_cast<size_t>(nb) * sizeof(BlockNV);
 }
 
-size_t quantize_nvfp4(const float* src, void* dst, int64_t nrows, int64_t n_per_row, const float* imatrix) {
-  return quantize_nvfp4_ref(src, dst, nrows, n_per_row, imatrix);
+size_t quantize_nvfp4(const float* src, void* dst, int64_t nrows, int64_t n_per_row, const float*) {
+  const int64_t nb = nrows * n_per_row / kNvBlock;
+  fp4_simd::quantize_nvfp4_blocks(src, static_cast<uint8_t*>(dst), nb);
+  return static_cast<size_t>(nb) * sizeof(BlockNV);
 }
 
 void dequantize_mxfp4(const void* src, float* dst, int64_t n) {

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "quant/fp16.h"
+#include "quant/q_low_simd.h"
 
 namespace apex::quant {
 namespace {
@@ -62,8 +63,10 @@ size_t quantize_q1_0_ref(const float* src, void* dst, int64_t nrows, int64_t n_p
   return static_cast<size_t>(nb) * sizeof(BlockQ1);
 }
 
-size_t quantize_q1_0(const float* src, void* dst, int64_t nrows, int64_t n_per_row, const float* imatrix) {
-  return quantize_q1_0_ref(src, dst, nrows, n_per_row, imatrix);
+size_t quantize_q1_0(const float* src, void* dst, int64_t nrows, int64_t n_per_row, const float*) {
+  const int64_t nb = nrows * n_per_row / kBlock1;
+  q_low_simd::quantize_q1_0_blocks(src, static_cast<uint8_t*>(dst), nb);
+  return static_cast<size_t>(nb) * sizeof(BlockQ1);
 }
 
 // Scale = max |x|, so rounding x / scale only ever yields -1, 0 or +1: code 3
@@ -91,8 +94,10 @@ size_t quantize_q2_0_ref(const float* src, void* dst, int64_t nrows, int64_t n_p
   return static_cast<size_t>(nb) * sizeof(BlockQ2);
 }
 
-size_t quantize_q2_0(const float* src, void* dst, int64_t nrows, int64_t n_per_row, const float* imatrix) {
-  return quantize_q2_0_ref(src, dst, nrows, n_per_row, imatrix);
+size_t quantize_q2_0(const float* src, void* dst, int64_t nrows, int64_t n_per_row, const float*) {
+  const int64_t nb = nrows * n_per_row / kBlock2;
+  q_low_simd::quantize_q2_0_blocks(src, static_cast<uint8_t*>(dst), nb);
+  return static_cast<size_t>(nb) * sizeof(BlockQ2);
 }
 
 void dequantize_q1_0(const void* src, float* dst, int64_t n) {

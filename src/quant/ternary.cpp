@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "quant/fp16.h"
+#include "quant/ternary_simd.h"
 
 namespace apex::quant {
 namespace {
@@ -90,8 +91,10 @@ size_t quantize_tq1_0_ref(const float* src, void* dst, int64_t nrows, int64_t n_
   return static_cast<size_t>(nb) * sizeof(BlockTQ1);
 }
 
-size_t quantize_tq1_0(const float* src, void* dst, int64_t nrows, int64_t n_per_row, const float* imatrix) {
-  return quantize_tq1_0_ref(src, dst, nrows, n_per_row, imatrix);
+size_t quantize_tq1_0(const float* src, void* dst, int64_t nrows, int64_t n_per_row, const float*) {
+  const int64_t nb = nrows * n_per_row / kSuper;
+  ternary_simd::quantize_tq1_0_blocks(src, static_cast<uint8_t*>(dst), nb);
+  return static_cast<size_t>(nb) * sizeof(BlockTQ1);
 }
 
 void dequantize_tq1_0(const void* src, float* dst, int64_t n) {
@@ -144,8 +147,10 @@ size_t quantize_tq2_0_ref(const float* src, void* dst, int64_t nrows, int64_t n_
   return static_cast<size_t>(nb) * sizeof(BlockTQ2);
 }
 
-size_t quantize_tq2_0(const float* src, void* dst, int64_t nrows, int64_t n_per_row, const float* imatrix) {
-  return quantize_tq2_0_ref(src, dst, nrows, n_per_row, imatrix);
+size_t quantize_tq2_0(const float* src, void* dst, int64_t nrows, int64_t n_per_row, const float*) {
+  const int64_t nb = nrows * n_per_row / kSuper;
+  ternary_simd::quantize_tq2_0_blocks(src, static_cast<uint8_t*>(dst), nb);
+  return static_cast<size_t>(nb) * sizeof(BlockTQ2);
 }
 
 void dequantize_tq2_0(const void* src, float* dst, int64_t n) {
