@@ -75,15 +75,11 @@ int oracle_child(int argc, char** argv) {
     tt.push_back({nullptr, 0});
     p.tt_overrides = tt.data();
   }
-  std::vector<apex::oracle::ImatrixEntry> entries;
-  apex::imatrix::Imatrix imat;
+  // As llama-quantize: importance vectors plus the quantize.imatrix.* keys.
+  apex::oracle::ImatrixParams imatrix_params;
   if (!imatrix_file.empty()) {
-    auto loaded = apex::imatrix::load(imatrix_file);
-    if (!loaded.ok()) return 2;
-    imat = std::move(loaded).value();
-    for (const auto& e : imat.entries) entries.push_back({e.name.c_str(), e.values.data(), e.values.size()});
-    entries.push_back({nullptr, nullptr, 0});
-    p.imatrix = entries.data();
+    if (!imatrix_params.load(imatrix_file)) return 2;
+    imatrix_params.apply(p);
   }
   return static_cast<int>(apex::oracle::model_quantize(in, out, p));
 }

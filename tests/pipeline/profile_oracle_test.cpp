@@ -122,33 +122,11 @@ uint32_t run_oracle(const fs::path& in, const fs::path& out, const plan::FtypeIn
   for (const auto& o : tt.items()) overrides.push_back({o.pattern.c_str(), static_cast<int32_t>(o.type)});
   overrides.push_back({nullptr, 0});
   p.tt_overrides = overrides.data();
-  std::optional<imatrix::Imatrix> imat;
-  std::vector<oracle::ImatrixEntry> entries;
-  std::vector<oracle::KvOverride> kvs;
+  oracle::ImatrixParams imatrix_params;
   if (imatrix_path != nullptr) {
-    auto loaded = imatrix::load(imatrix_path->string());
-    EXPECT_TRUE(loaded.ok()) << loaded.message();
-    imat = std::move(loaded).value();
-    for (const auto& e : imat->entries) entries.push_back({e.name.c_str(), e.values.data(), e.values.size()});
-    entries.push_back({nullptr, nullptr, 0});
-    p.imatrix = entries.data();
-    // llama-quantize records the imatrix file through kv overrides.
-    for (const auto& kv : imatrix::quantize_metadata(*imat, imatrix_path->string())) {
-      oracle::KvOverride o{};
-      std::strncpy(o.key, kv.key.c_str(), sizeof(o.key) - 1);
-      if (const auto* s = kv.value.get_if<std::string>()) {
-        o.tag = 3;
-        std::strncpy(o.val_str, s->c_str(), sizeof(o.val_str) - 1);
-      } else {
-        int64_t v = 0;
-        EXPECT_TRUE(kv.value.as_int(v));
-        o.tag = 0;
-        o.val_i64 = v;
-      }
-      kvs.push_back(o);
-    }
-    kvs.push_back(oracle::KvOverride{});
-    p.kv_overrides = kvs.data();
+    // llama-quantize also records the imatrix file through kv overrides.
+    EXPECT_TRUE(imatrix_params.load(imatrix_path->string()));
+    imatrix_params.apply(p);
   }
   return oracle::model_quantize(in.string(), out.string(), p);
 }

@@ -174,28 +174,10 @@ uint32_t run_oracle(const fs::path& in, const fs::path& out, const plan::FtypeIn
   for (const auto& [pattern, type] : overrides) tt.push_back({pattern.c_str(), static_cast<int32_t>(type)});
   tt.push_back({nullptr, 0});
   if (overrides.size()) p.tt_overrides = tt.data();
-  std::vector<oracle::ImatrixEntry> entries;
-  std::vector<oracle::KvOverride> kvs;
+  oracle::ImatrixParams imatrix_params;
   if (imat != nullptr) {
-    for (const auto& e : imat->loaded.entries) entries.push_back({e.name.c_str(), e.values.data(), e.values.size()});
-    entries.push_back({nullptr, nullptr, 0});
-    p.imatrix = entries.data();
-    for (const auto& kv : imatrix::quantize_metadata(imat->loaded, imat->path.string())) {
-      oracle::KvOverride o{};
-      std::strncpy(o.key, kv.key.c_str(), sizeof(o.key) - 1);
-      if (const auto* s = kv.value.get_if<std::string>()) {
-        o.tag = 3;
-        std::strncpy(o.val_str, s->c_str(), sizeof(o.val_str) - 1);
-      } else {
-        int64_t v = 0;
-        EXPECT_TRUE(kv.value.as_int(v));
-        o.tag = 0;
-        o.val_i64 = v;
-      }
-      kvs.push_back(o);
-    }
-    kvs.push_back(oracle::KvOverride{});
-    p.kv_overrides = kvs.data();
+    EXPECT_TRUE(imatrix_params.load(imat->path.string()));
+    imatrix_params.apply(p);
   }
   return oracle::model_quantize(in.string(), out.string(), p);
 }
