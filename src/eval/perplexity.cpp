@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <optional>
 
 #include "engine/forward.h"
 #include "engine/tokenizer/tokenizer.h"
+#include "eval/logits_file.h"
 
 namespace apex::eval {
 
@@ -56,13 +58,29 @@ void score_chunk(const std::vector<int32_t>& chunk, const float* logits, int64_t
   for (int64_t i = n_ctx / 2; i < n_ctx - 1; ++i) sums.add(logits + i * n_vocab, n_vocab, chunk[i + 1]);
 }
 
+int32_t chunk_bos(const engine::Model& model) {
+  const engine::ModelConfig& c = model.config;
+  auto tk = tok::Tokenizer::from_file(*model.file);
+  return tk && tk->vocab().add_bos ? tk->vocab().bos : (!tk && c.add_bos ? c.bos_id : -1);
+}
+
 Result<PerplexityResult> perplexity(const engine::Model& model, std::span<const int32_t> tokens,
                                     const PerplexityOptions& opts, const ChunkCallback& on_chunk) {
   const engine::ModelConfig& c = model.config;
-  auto tk = tok::Tokenizer::from_file(*model.file);
-  const int32_t bos = tk && tk->vocab().add_bos ? tk->vocab().bos : (!tk && c.add_bos ? c.bos_id : -1);
-  auto chunks = make_chunks(tokens, opts, bos);
+  auto chunks = make_chunks(tokens, opts, chunk_bos(model));
   if (!chunks) return chunks.error();
+  std::optional<LogitsWriter> writer;
+  if (!opts.save_logits.empty()) {
+    // The header holds the stream as tokenized (BOS not applied per chunk).
+    LogitsFileHeader h;
+    h.n_ctx = static_cast<int32_t>(opts.n_ctx);
+    h.n_vocab = static_cast<int32_t>(c.n_vocab);
+    h.n_chunk = static_cast<int32_t>(chunks->size());
+    h.tokens.assign(tokens.begin(), tokens.begin() + static_cast<ptrdiff_t>(chunks->size() * opts.n_ctx));
+    auto w = LogitsWriter::open(opts.save_logits, h);
+    if (!w) return w.error();
+    writer.emplace(std::move(*w));
+  }
   PerplexityResult r;
   r.n_ctx = opts.n_ctx;
   r.n_chunks = static_cast<int>(chunks->size());
@@ -73,9 +91,11 @@ Result<PerplexityResult> perplexity(const engine::Model& model, std::span<const 
     ctx.reset();
     if (Status s = ctx.eval((*chunks)[i], &logits, opts.n_batch); !s) return s.error();
     score_chunk((*chunks)[i], logits.data(), c.n_vocab, sums);
+    if (writer) APEX_RETURN_IF_ERROR(writer->write_chunk((*chunks)[i], logits.data()));
     r.running_ppl.push_back(sums.ppl());
     if (on_chunk) on_chunk(static_cast<int>(i) + 1, sums.ppl());
   }
+  if (writer) APEX_RETURN_IF_ERROR(writer->close());
   r.n_scored = sums.count;
   r.ppl = sums.ppl();
   r.ppl_stderr = sums.ppl_stderr();

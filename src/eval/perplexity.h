@@ -24,6 +24,9 @@ struct PerplexityOptions {
   int64_t n_ctx = 512;
   int n_chunks = -1;     // -1: as many as the tokens allow
   int64_t n_batch = 512; // tokens per forward batch within a chunk
+  // When set, the scored rows' log-probabilities go to this file in
+  // llama-perplexity's --kl-divergence-base format (eval/logits_file.h).
+  std::string save_logits;
 };
 
 struct PerplexityResult {
@@ -52,6 +55,10 @@ struct NllSums {
 // tokens are given (llama-perplexity's own minimum).
 Result<std::vector<std::vector<int32_t>>> make_chunks(std::span<const int32_t> tokens,
                                                       const PerplexityOptions& opts, int32_t bos);
+
+// The token written at each chunk's position 0: the vocabulary's BOS when it
+// adds BOS, else -1 (nothing replaced).
+int32_t chunk_bos(const engine::Model& model);
 
 // Scores already-evaluated chunk logits (n_ctx rows of n_vocab) into sums.
 void score_chunk(const std::vector<int32_t>& chunk, const float* logits, int64_t n_vocab,
