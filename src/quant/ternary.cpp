@@ -55,9 +55,15 @@ int unpack_trit(uint8_t byte, int n) {
   return (static_cast<uint16_t>(shifted) * 3) >> 8;
 }
 
+// ggml's running MAX(amax, |x|) = amax > |x| ? amax : |x|: a NaN value
+// becomes the running maximum until the next comparison replaces it (so
+// only a NaN in the last place survives). std::max would skip NaN instead.
 float block_abs_max(const float* x) {
   float amax = 0.0f;
-  for (int j = 0; j < kSuper; ++j) amax = std::max(amax, std::fabs(x[j]));
+  for (int j = 0; j < kSuper; ++j) {
+    const float a = std::fabs(x[j]);
+    amax = amax > a ? amax : a;
+  }
   return amax;
 }
 
@@ -128,8 +134,7 @@ size_t quantize_tq2_0_ref(const float* src, void* dst, int64_t nrows, int64_t n_
   auto* out = static_cast<BlockTQ2*>(dst);
   for (int64_t i = 0; i < nb; ++i) {
     const float* x = src + i * kSuper;
-    float amax = 0.0f;
-    for (int j = 0; j < kSuper; ++j) amax = std::max(amax, std::fabs(x[j]));
+    const float amax = block_abs_max(x);
     const float id = amax ? 1.0f / amax : 0.0f;
     out[i].d = fp32_to_fp16(amax);
     for (int group = 0; group < kSuper / 128; ++group) {

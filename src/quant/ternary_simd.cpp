@@ -12,6 +12,7 @@
 
 #include "quant/fp16.h"
 #include "quant/ternary_simd.h"
+#include "quant/ternary.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace apex::quant::ternary_simd {
@@ -39,9 +40,8 @@ constexpr bool div243_is_exact() {
 }
 static_assert(div243_is_exact());
 
-// Largest |x| of n values. The reference's std::max(amax, |x|) keeps amax
-// when |x| is NaN, and so does this compare-and-select, lane by lane; the
-// lanes then hold no NaN, so reducing them in any order gives the same value.
+// Largest |x| of n values. Without NaN, ggml's running MAX(amax, |x|) is
+// the plain maximum, which lanes can reduce in any order.
 template <class D>
 HWY_INLINE float abs_max(D d, const float* x, size_t n) {
   const size_t lanes = hn::Lanes(d);
@@ -51,6 +51,22 @@ HWY_INLINE float abs_max(D d, const float* x, size_t n) {
     vmax = hn::IfThenElse(hn::Lt(vmax, a), a, vmax);
   }
   return hn::GetLane(hn::MaxOfLanes(d, vmax));
+}
+
+// A NaN makes ggml's running maximum NaN until the next value replaces it,
+// so the block's scale can end up below some of its values and codes
+// overflow the -1..+1 range the lane code assumes. Such blocks (never seen
+// in a real model: the pipeline refuses non-finite weights) go through the
+// scalar reference.
+template <class D>
+HWY_INLINE bool has_nan(D d, const float* x, size_t n) {
+  const size_t lanes = hn::Lanes(d);
+  auto any = hn::FirstN(d, 0);  // all false
+  for (size_t j = 0; j < n; j += lanes) {
+    const auto v = hn::LoadU(d, x + j);
+    any = hn::Or(any, hn::IsNaN(v));
+  }
+  return !hn::AllFalse(d, any);
 }
 
 // lround(x * id) + 1 as the reference computes it, in int32 lanes. A finite
@@ -108,6 +124,10 @@ void QuantizeTq1Blocks(const float* src, uint8_t* dst, int64_t nblocks) {
   for (int64_t b = 0; b < nblocks; ++b) {
     const float* x = src + b * kSuper;
     uint8_t* out = dst + b * kTq1Bytes;
+    if (has_nan(df, x, kSuper)) {
+      quantize_tq1_0_ref(x, out, 1, kSuper, nullptr);
+      continue;
+    }
     const float amax = abs_max(df, x, kSuper);
     const float id = reciprocal_or_zero(amax);
     const auto vid = hn::Set(df, id);
@@ -129,6 +149,10 @@ void QuantizeTq2Blocks(const float* src, uint8_t* dst, int64_t nblocks) {
   for (int64_t b = 0; b < nblocks; ++b) {
     const float* x = src + b * kSuper;
     uint8_t* out = dst + b * kTq2Bytes;
+    if (has_nan(df, x, kSuper)) {
+      quantize_tq2_0_ref(x, out, 1, kSuper, nullptr);
+      continue;
+    }
     const float amax = abs_max(df, x, kSuper);
     const auto vid = hn::Set(df, reciprocal_or_zero(amax));
     for (size_t group = 0; group < 2; ++group) {
