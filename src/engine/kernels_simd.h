@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "engine/packed_rows.h"
 #include "quant/type_id.h"
 
 namespace apex::engine {
@@ -20,6 +21,11 @@ float dot_f16(const uint16_t* a, const uint16_t* b, int64_t n);
 void axpy_f16(float a, const uint16_t* v, float* out, int64_t n);
 // Null when the type has no direct kernel (the caller dequantizes rows).
 RowDotFn row_dot_kernel(quant::TypeId weight_type);
+// out[r] = dot(rows[r], activation row) for r < n_rows (1..4): aq, ad,
+// absums are one activation row's packed values, block scales and (Q8_K)
+// bsums. Equal, bit for bit, to the row kernels of quant_dot.h.
+void packed_dot_rows(PackedKind kind, int n_rows, const PackedRow* const* rows, const int16_t* aq,
+                     const float* ad, const int16_t* absums, int64_t n, float* out);
 }  // namespace simd
 
 }  // namespace apex::engine

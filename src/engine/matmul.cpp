@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "engine/kernels_simd.h"
+#include "engine/packed_rows.h"
 #include "quant/fp16.h"
 #include "quant/rounding.h"
 #include "quant/type_table.h"
@@ -156,6 +157,43 @@ size_t activation_row_bytes(TypeId type, int64_t n) {
   return 0;
 }
 
+// Tiles of kTileRows weight rows: each tile is decoded once (packed_rows.h)
+// and multiplied with every activation row, so the decoding is paid once per
+// batch and each activation load serves several rows.
+constexpr int kTileRows = 4;
+
+void matmul_packed(const Weight& w, int64_t mat, const Activations& x, float* y, int64_t y_stride) {
+  const PackedKind kind = packed_kind(w.type);
+  const int64_t n_in = w.n_in, n_rows = x.n_rows;
+  const int64_t n_tiles = (w.n_out + kTileRows - 1) / kTileRows;
+  const int64_t work_per_tile = kTileRows * n_in * std::max<int64_t>(n_rows, 1);
+  const int64_t grain = std::clamp<int64_t>((1 << 17) / std::max<int64_t>(work_per_tile, 1), 1, 64);
+  auto run = [&](const tbb::blocked_range<int64_t>& range) {
+    // No TBB waits inside, so a thread never re-enters while these are in use.
+    thread_local PackedRow packed[kTileRows];
+    const PackedRow* rows[kTileRows];
+    for (int i = 0; i < kTileRows; ++i) rows[i] = &packed[i];
+    float out[kTileRows];
+    for (int64_t tile = range.begin(); tile < range.end(); ++tile) {
+      const int64_t r0 = tile * kTileRows;
+      const int nr = static_cast<int>(std::min<int64_t>(kTileRows, w.n_out - r0));
+      for (int i = 0; i < nr; ++i) pack_weight_row(w.type, w.row(r0 + i, mat), n_in, packed[i]);
+      for (int64_t t = 0; t < n_rows; ++t) {
+        simd::packed_dot_rows(kind, nr, rows, x.q16.data() + t * n_in,
+                              x.block_d.data() + t * x.n_blocks,
+                              x.bsums.empty() ? nullptr : x.bsums.data() + t * x.n_blocks * 16, n_in,
+                              out);
+        for (int i = 0; i < nr; ++i) y[t * y_stride + r0 + i] = out[i];
+      }
+    }
+  };
+  if (n_tiles * work_per_tile < (1 << 15)) {
+    run(tbb::blocked_range<int64_t>(0, n_tiles));
+  } else {
+    tbb::parallel_for(tbb::blocked_range<int64_t>(0, n_tiles, grain), run);
+  }
+}
+
 }  // namespace
 
 TypeId activation_type(TypeId w) {
@@ -196,9 +234,19 @@ void prepare_activations(TypeId weight_type, const float* x, int64_t n_rows, int
   out.row_bytes = activation_row_bytes(out.type, n_in);
   out.raw.resize(out.row_bytes * static_cast<size_t>(n_rows));
   out.values.resize(static_cast<size_t>(n_in * n_rows));
+  const bool packed = packed_kind(weight_type) != PackedKind::kNone;
+  out.n_blocks = packed ? n_in / packed_block(weight_type) : 0;
+  out.q16.resize(packed ? static_cast<size_t>(n_in * n_rows) : 0);
+  out.block_d.resize(static_cast<size_t>(out.n_blocks * n_rows));
+  out.bsums.resize(out.type == TypeId::Q8_K ? static_cast<size_t>(out.n_blocks * 16 * n_rows) : 0);
   auto convert = [&](int64_t t) {
     convert_row(out.type, x + t * x_stride, n_in, out.raw.data() + out.row_bytes * t,
                 out.values.data() + n_in * t);
+    if (packed) {
+      pack_activation_row(out.type, out.raw_row(t), n_in, out.q16.data() + n_in * t,
+                          out.block_d.data() + out.n_blocks * t,
+                          out.bsums.empty() ? nullptr : out.bsums.data() + out.n_blocks * 16 * t);
+    }
   };
   if (n_rows * n_in >= (1 << 16)) {
     tbb::parallel_for(int64_t{0}, n_rows, convert);
@@ -210,6 +258,10 @@ void prepare_activations(TypeId weight_type, const float* x, int64_t n_rows, int
 void matmul(const Weight& w, int64_t mat, const Activations& x, float* y, int64_t y_stride) {
   APEX_CHECK(x.n_in == w.n_in && x.type == activation_type(w.type), "matmul %s: bad activations",
              w.name.c_str());
+  if (packed_kind(w.type) != PackedKind::kNone && !x.q16.empty()) {
+    matmul_packed(w, mat, x, y, y_stride);
+    return;
+  }
   const RowDotFn fast = simd::row_dot_kernel(w.type);
   const quant::TypeTraits& tt = quant::traits(w.type);
   const int64_t n_out = w.n_out;

@@ -5,9 +5,11 @@
 // for the K- and i-quants): that rounding is part of what llama.cpp computes,
 // so reproducing it keeps our logits within tolerance of the oracle's.
 //
-// Fast kernels (matmul_simd.cpp) work straight on the quantized blocks for
-// the common types; every other type is dequantized one row at a time and
-// multiplied with the dequantized activations.
+// K-quants, IQ4_XS and Q8_0 go through packed integer kernels: a tile of
+// weight rows is decoded once and multiplied with every token of the batch
+// (packed_rows.h, kernels_simd.cpp). F16 and the row kernels of
+// quant_dot.h work row by row; every other type is dequantized one row at a
+// time and multiplied with the dequantized activations.
 #pragma once
 
 #include <cstdint>
@@ -32,6 +34,12 @@ struct Activations {
   size_t row_bytes = 0;
   std::vector<uint8_t> raw;   // n_rows rows of `type` blocks (what fast kernels read)
   std::vector<float> values;  // the same rows dequantized (what the generic path reads)
+  // For weight types with a packed kernel (packed_rows.h): the rows as
+  // interleaved int16, one float scale per block, Q8_K bsums.
+  std::vector<int16_t> q16;
+  std::vector<float> block_d;
+  std::vector<int16_t> bsums;
+  int64_t n_blocks = 0;  // blocks per row (of block_d)
 
   const uint8_t* raw_row(int64_t t) const { return raw.data() + static_cast<size_t>(t) * row_bytes; }
   const float* value_row(int64_t t) const { return values.data() + static_cast<size_t>(t) * n_in; }

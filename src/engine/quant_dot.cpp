@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "quant/fp16.h"
+#include "quant/iq4_internal.h"
 
 namespace apex::engine {
 namespace {
@@ -29,6 +30,24 @@ struct Q6_K {
   int8_t scales[kQK / 16];
   uint16_t d;
 };
+struct Q2_K {
+  uint8_t scales[kQK / 16];  // low nibble scale, high nibble min, per 16 values
+  uint8_t qs[kQK / 4];
+  uint16_t d, dmin;
+};
+struct Q3_K {
+  uint8_t hmask[kQK / 8];  // high bit (clear: minus 4)
+  uint8_t qs[kQK / 4];     // low 2 bits
+  uint8_t scales[12];      // 16 six-bit scales, offset 32
+  uint16_t d;
+};
+struct Q5_K {
+  uint16_t d, dmin;
+  uint8_t scales[12];
+  uint8_t qh[kQK / 8];  // fifth bit
+  uint8_t qs[kQK / 2];
+};
+static_assert(sizeof(Q2_K) == 84 && sizeof(Q3_K) == 110 && sizeof(Q5_K) == 176);
 static_assert(sizeof(Q8_0) == 34 && sizeof(Q8_K) == 292 && sizeof(Q4_K) == 144 &&
               sizeof(Q6_K) == 210);
 
@@ -121,6 +140,107 @@ float dot_q6_k_q8_k(const uint8_t* w, const uint8_t* a, int64_t n) {
   }
   float sum = 0.0f;
   for (int l = 0; l < 8; ++l) sum += sums[l];
+  return sum;
+}
+
+// As Q4_K with a fifth bit per value (qh bit j of byte l for value l of
+// sub-block j).
+float dot_q5_k_q8_k(const uint8_t* w, const uint8_t* a, int64_t n) {
+  const auto* x = reinterpret_cast<const Q5_K*>(w);
+  const auto* y = reinterpret_cast<const Q8_K*>(a);
+  float sums[8] = {};
+  float sum = 0.0f;
+  for (int64_t b = 0; b < n / kQK; ++b) {
+    int32_t lanes[8] = {};
+    int min_sum = 0;
+    for (int sub = 0; sub < 8; ++sub) {
+      int scale, min;
+      q4k_scale_min(x[b].scales, sub, scale, min);
+      min_sum += (y[b].bsums[2 * sub] + y[b].bsums[2 * sub + 1]) * min;
+      const uint8_t* q = x[b].qs + 32 * (sub / 2);
+      const int shift = (sub % 2) * 4;
+      const int8_t* q8 = y[b].qs + 32 * sub;
+      for (int l = 0; l < 32; ++l) {
+        const int v = ((q[l] >> shift) & 0xF) | (((x[b].qh[l] >> sub) & 1) << 4);
+        lanes[l % 8] += scale * (q8[l] * v);
+      }
+    }
+    const float d = h2f(x[b].d) * y[b].d;
+    for (int l = 0; l < 8; ++l) sums[l] += d * static_cast<float>(lanes[l]);
+    const float dmin = h2f(x[b].dmin) * y[b].d;
+    sum -= dmin * static_cast<float>(min_sum);
+  }
+  for (int l = 0; l < 8; ++l) sum += sums[l];
+  return sum;
+}
+
+// Value 128h + 32k + l: bits 2k..2k+1 of qs[32h + l], minus 4 unless bit
+// 4h + k of hmask[l] is set; scale j (per 16 values) is six bits, low four
+// from byte j (j < 8) or the high nibble of byte j - 8, high two from byte
+// 8 + j % 4 at bit 2 * (j / 4).
+float dot_q3_k_q8_k(const uint8_t* w, const uint8_t* a, int64_t n) {
+  const auto* x = reinterpret_cast<const Q3_K*>(w);
+  const auto* y = reinterpret_cast<const Q8_K*>(a);
+  float sums[8] = {};
+  for (int64_t b = 0; b < n / kQK; ++b) {
+    const uint8_t* s = x[b].scales;
+    int32_t lanes[8] = {};
+    for (int i = 0; i < kQK; ++i) {
+      const int h = i / 128, k = (i / 32) % 4, l = i % 32, j = i / 16;
+      int v = (x[b].qs[32 * h + l] >> (2 * k)) & 3;
+      if (!((x[b].hmask[l] >> (4 * h + k)) & 1)) v -= 4;
+      const int low = j < 8 ? (s[j] & 0xF) : (s[j - 8] >> 4);
+      const int scale = (low | (((s[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32;
+      lanes[i % 8] += scale * (y[b].qs[i] * v);
+    }
+    const float d = h2f(x[b].d) * y[b].d;
+    for (int l = 0; l < 8; ++l) sums[l] += d * static_cast<float>(lanes[l]);
+  }
+  float sum = 0.0f;
+  for (int l = 0; l < 8; ++l) sum += sums[l];
+  return sum;
+}
+
+// ggml's Q2_K kernel keeps one integer sum per block (no lanes).
+float dot_q2_k_q8_k(const uint8_t* w, const uint8_t* a, int64_t n) {
+  const auto* x = reinterpret_cast<const Q2_K*>(w);
+  const auto* y = reinterpret_cast<const Q8_K*>(a);
+  float sum = 0.0f;
+  for (int64_t b = 0; b < n / kQK; ++b) {
+    int summs = 0, isum = 0;
+    for (int j = 0; j < 16; ++j) summs += y[b].bsums[j] * (x[b].scales[j] >> 4);
+    for (int i = 0; i < kQK; ++i) {
+      const int h = i / 128, k = (i / 32) % 4, l = i % 32;
+      const int v = (x[b].qs[32 * h + l] >> (2 * k)) & 3;
+      isum += (x[b].scales[i / 16] & 0xF) * (y[b].qs[i] * v);
+    }
+    const float dall = y[b].d * h2f(x[b].d);
+    const float dmin = y[b].d * h2f(x[b].dmin);
+    sum += dall * static_cast<float>(isum) - dmin * static_cast<float>(summs);
+  }
+  return sum;
+}
+
+// A float sum per sub-block of 32 (scale ls - 32 applied in float).
+float dot_iq4_xs_q8_k(const uint8_t* w, const uint8_t* a, int64_t n) {
+  const auto* x = reinterpret_cast<const quant::iq4::BlockXS*>(w);
+  const auto* y = reinterpret_cast<const Q8_K*>(a);
+  float sum = 0.0f;
+  for (int64_t b = 0; b < n / kQK; ++b) {
+    const float d4d8 = h2f(x[b].d) * y[b].d;
+    for (int ib = 0; ib < 8; ++ib) {
+      const int ls = ((x[b].scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF) |
+                     (((x[b].scales_h >> (2 * ib)) & 3) << 4);
+      const uint8_t* qs = x[b].qs + 16 * ib;
+      const int8_t* q8 = y[b].qs + 32 * ib;
+      int isum = 0;
+      for (int j = 0; j < 16; ++j) {
+        isum += q8[j] * quant::iq4::kLevels[qs[j] & 0xF] + q8[j + 16] * quant::iq4::kLevels[qs[j] >> 4];
+      }
+      const float d1 = d4d8 * static_cast<float>(ls - 32);
+      sum += d1 * static_cast<float>(isum);
+    }
+  }
   return sum;
 }
 

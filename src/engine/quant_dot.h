@@ -12,5 +12,9 @@ namespace apex::engine {
 float dot_q8_0_q8_0(const uint8_t* w, const uint8_t* a, int64_t n);
 float dot_q4_k_q8_k(const uint8_t* w, const uint8_t* a, int64_t n);
 float dot_q6_k_q8_k(const uint8_t* w, const uint8_t* a, int64_t n);
+float dot_q5_k_q8_k(const uint8_t* w, const uint8_t* a, int64_t n);
+float dot_q3_k_q8_k(const uint8_t* w, const uint8_t* a, int64_t n);
+float dot_q2_k_q8_k(const uint8_t* w, const uint8_t* a, int64_t n);
+float dot_iq4_xs_q8_k(const uint8_t* w, const uint8_t* a, int64_t n);
 
 }  // namespace apex::engine

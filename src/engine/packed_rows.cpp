@@ -1,0 +1,249 @@
+#include "engine/packed_rows.h"
+
+#include <cstring>
+
+#include "quant/fp16.h"
+#include "quant/iq4_internal.h"
+#include "util/check.h"
+
+namespace apex::engine {
+namespace {
+
+using quant::TypeId;
+constexpr int kQK = 256;
+
+struct Q8_0 {
+  uint16_t d;
+  int8_t qs[32];
+};
+struct Q8_K {
+  float d;
+  int8_t qs[kQK];
+  int16_t bsums[kQK / 16];
+};
+struct Q2_K {
+  uint8_t scales[kQK / 16];  // low nibble: scale, high nibble: min
+  uint8_t qs[kQK / 4];
+  uint16_t d, dmin;
+};
+struct Q3_K {
+  uint8_t hmask[kQK / 8];
+  uint8_t qs[kQK / 4];
+  uint8_t scales[12];  // 16 six-bit scales
+  uint16_t d;
+};
+struct Q4_K {
+  uint16_t d, dmin;
+  uint8_t scales[12];
+  uint8_t qs[kQK / 2];
+};
+struct Q5_K {
+  uint16_t d, dmin;
+  uint8_t scales[12];
+  uint8_t qh[kQK / 8];
+  uint8_t qs[kQK / 2];
+};
+struct Q6_K {
+  uint8_t ql[kQK / 2];
+  uint8_t qh[kQK / 4];
+  int8_t scales[kQK / 16];
+  uint16_t d;
+};
+static_assert(sizeof(Q2_K) == 84 && sizeof(Q3_K) == 110 && sizeof(Q4_K) == 144 &&
+              sizeof(Q5_K) == 176 && sizeof(Q6_K) == 210 && sizeof(Q8_K) == 292);
+
+inline float h2f(uint16_t h) { return quant::fp16_to_fp32(h); }
+
+// Stores value v of element i (0..255 within a block) at its interleaved place.
+inline void put(int16_t* q, int i, int v) {
+  q[(i / 16) * 16 + interleaved_position(i % 16)] = static_cast<int16_t>(v);
+}
+
+// The 6-bit scale and min of sub-block j of a Q4_K/Q5_K block.
+inline void k4_scale_min(const uint8_t* s, int j, int& scale, int& min) {
+  if (j < 4) {
+    scale = s[j] & 63;
+    min = s[j + 4] & 63;
+  } else {
+    scale = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
+    min = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+  }
+}
+
+// Q4_K and Q5_K share scales; Q5_K adds a fifth bit from qh.
+template <class Block>
+void pack_q45_k(const Block* x, int64_t nb, PackedRow& o, bool fifth_bit) {
+  for (int64_t b = 0; b < nb; ++b) {
+    int16_t* q = o.q.data() + b * kQK;
+    o.d[b] = h2f(x[b].d);
+    o.dmin[b] = h2f(x[b].dmin);
+    for (int sub = 0; sub < 8; ++sub) {
+      int scale, min;
+      k4_scale_min(x[b].scales, sub, scale, min);
+      o.aux[b * 16 + 2 * sub] = o.aux[b * 16 + 2 * sub + 1] = static_cast<int16_t>(min);
+      const uint8_t* qs = x[b].qs + 32 * (sub / 2);
+      const int shift = (sub % 2) * 4;
+      for (int l = 0; l < 32; ++l) {
+        int v = (qs[l] >> shift) & 0xF;
+        if constexpr (requires { x[b].qh; }) {
+          if (fifth_bit && (x[b].qh[l] >> sub & 1)) v += 16;
+        }
+        put(q, 32 * sub + l, scale * v);
+      }
+    }
+  }
+}
+
+void pack_q6_k(const Q6_K* x, int64_t nb, PackedRow& o) {
+  for (int64_t b = 0; b < nb; ++b) {
+    int16_t* q = o.q.data() + b * kQK;
+    o.d[b] = h2f(x[b].d);
+    for (int half = 0; half < 2; ++half) {
+      const uint8_t* ql = x[b].ql + 64 * half;
+      const uint8_t* qh = x[b].qh + 32 * half;
+      const int base = 128 * half;
+      for (int l = 0; l < 32; ++l) {
+        const int v[4] = {((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32,
+                          ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32,
+                          ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32,
+                          ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32};
+        for (int k = 0; k < 4; ++k) {
+          const int i = base + 32 * k + l;
+          put(q, i, x[b].scales[i / 16] * v[k]);
+        }
+      }
+    }
+  }
+}
+
+// Q3_K's 16 six-bit scales: low four bits from bytes 0..7 (two per byte),
+// high two bits from bytes 8..11.
+void q3_k_scales(const uint8_t* s, int out[16]) {
+  for (int j = 0; j < 16; ++j) {
+    const int low = j < 8 ? (s[j] & 0xF) : (s[j - 8] >> 4);
+    const int high = (s[8 + j % 4] >> (2 * (j / 4))) & 3;
+    out[j] = (low | (high << 4)) - 32;
+  }
+}
+
+void pack_q3_k(const Q3_K* x, int64_t nb, PackedRow& o) {
+  for (int64_t b = 0; b < nb; ++b) {
+    int16_t* q = o.q.data() + b * kQK;
+    o.d[b] = h2f(x[b].d);
+    int scales[16];
+    q3_k_scales(x[b].scales, scales);
+    // Element 128h + 32k + l: bits 2k of qs[32h + l], high bit k + 4h of hmask[l]
+    // (a clear high bit subtracts 4).
+    for (int h = 0; h < 2; ++h) {
+      for (int k = 0; k < 4; ++k) {
+        for (int l = 0; l < 32; ++l) {
+          const int i = 128 * h + 32 * k + l;
+          int v = (x[b].qs[32 * h + l] >> (2 * k)) & 3;
+          if (!(x[b].hmask[l] >> (4 * h + k) & 1)) v -= 4;
+          put(q, i, scales[i / 16] * v);
+        }
+      }
+    }
+  }
+}
+
+void pack_q2_k(const Q2_K* x, int64_t nb, PackedRow& o) {
+  for (int64_t b = 0; b < nb; ++b) {
+    int16_t* q = o.q.data() + b * kQK;
+    o.d[b] = h2f(x[b].d);
+    o.dmin[b] = h2f(x[b].dmin);
+    for (int j = 0; j < 16; ++j) o.aux[b * 16 + j] = static_cast<int16_t>(x[b].scales[j] >> 4);
+    for (int h = 0; h < 2; ++h) {
+      for (int k = 0; k < 4; ++k) {
+        for (int l = 0; l < 32; ++l) {
+          const int i = 128 * h + 32 * k + l;
+          const int v = (x[b].qs[32 * h + l] >> (2 * k)) & 3;
+          put(q, i, (x[b].scales[i / 16] & 0xF) * v);
+        }
+      }
+    }
+  }
+}
+
+void pack_iq4_xs(const quant::iq4::BlockXS* x, int64_t nb, PackedRow& o) {
+  for (int64_t b = 0; b < nb; ++b) {
+    int16_t* q = o.q.data() + b * kQK;
+    o.d[b] = h2f(x[b].d);
+    for (int ib = 0; ib < 8; ++ib) {
+      const int ls = ((x[b].scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF) |
+                     (((x[b].scales_h >> (2 * ib)) & 3) << 4);
+      o.aux[b * 16 + ib] = static_cast<int16_t>(ls - 32);
+      const uint8_t* qs = x[b].qs + 16 * ib;
+      for (int j = 0; j < 16; ++j) {
+        put(q, 32 * ib + j, quant::iq4::kLevels[qs[j] & 0xF]);
+        put(q, 32 * ib + 16 + j, quant::iq4::kLevels[qs[j] >> 4]);
+      }
+    }
+  }
+}
+
+void pack_q8_0(const Q8_0* x, int64_t nb, PackedRow& o) {
+  for (int64_t b = 0; b < nb; ++b) {
+    o.d[b] = h2f(x[b].d);
+    int16_t* q = o.q.data() + b * 32;
+    for (int i = 0; i < 32; ++i) q[(i / 16) * 16 + interleaved_position(i % 16)] = x[b].qs[i];
+  }
+}
+
+}  // namespace
+
+PackedKind packed_kind(TypeId w) {
+  switch (w) {
+    case TypeId::Q4_K:
+    case TypeId::Q5_K: return PackedKind::kLanes8Min;
+    case TypeId::Q6_K:
+    case TypeId::Q3_K: return PackedKind::kLanes8;
+    case TypeId::Q2_K: return PackedKind::kTotalMin;
+    case TypeId::Q8_0: return PackedKind::kBlock32;
+    case TypeId::IQ4_XS: return PackedKind::kSub32;
+    default: return PackedKind::kNone;
+  }
+}
+
+int64_t packed_block(TypeId w) { return w == TypeId::Q8_0 ? 32 : kQK; }
+
+void pack_weight_row(TypeId w, const uint8_t* row, int64_t n, PackedRow& o) {
+  const int64_t nb = n / packed_block(w);
+  o.q.resize(static_cast<size_t>(n));
+  o.d.resize(static_cast<size_t>(nb));
+  o.dmin.resize(static_cast<size_t>(nb));
+  o.aux.resize(static_cast<size_t>(nb * 16));
+  switch (w) {
+    case TypeId::Q4_K: pack_q45_k(reinterpret_cast<const Q4_K*>(row), nb, o, false); return;
+    case TypeId::Q5_K: pack_q45_k(reinterpret_cast<const Q5_K*>(row), nb, o, true); return;
+    case TypeId::Q6_K: pack_q6_k(reinterpret_cast<const Q6_K*>(row), nb, o); return;
+    case TypeId::Q3_K: pack_q3_k(reinterpret_cast<const Q3_K*>(row), nb, o); return;
+    case TypeId::Q2_K: pack_q2_k(reinterpret_cast<const Q2_K*>(row), nb, o); return;
+    case TypeId::IQ4_XS:
+      pack_iq4_xs(reinterpret_cast<const quant::iq4::BlockXS*>(row), nb, o);
+      return;
+    case TypeId::Q8_0: pack_q8_0(reinterpret_cast<const Q8_0*>(row), nb, o); return;
+    default: APEX_CHECK(false, "no packed layout for type %d", static_cast<int>(w));
+  }
+}
+
+void pack_activation_row(TypeId act_type, const uint8_t* raw, int64_t n, int16_t* q, float* d,
+                         int16_t* bsums) {
+  if (act_type == TypeId::Q8_0) {
+    const auto* y = reinterpret_cast<const Q8_0*>(raw);
+    for (int64_t b = 0; b < n / 32; ++b) {
+      d[b] = h2f(y[b].d);
+      for (int i = 0; i < 32; ++i) q[b * 32 + (i / 16) * 16 + interleaved_position(i % 16)] = y[b].qs[i];
+    }
+    return;
+  }
+  APEX_CHECK(act_type == TypeId::Q8_K, "packed activations are Q8_0 or Q8_K");
+  const auto* y = reinterpret_cast<const Q8_K*>(raw);
+  for (int64_t b = 0; b < n / kQK; ++b) {
+    d[b] = y[b].d;
+    std::memcpy(bsums + b * 16, y[b].bsums, sizeof(y[b].bsums));
+    for (int i = 0; i < kQK; ++i) put(q + b * kQK, i, y[b].qs[i]);
+  }
+}
+
+}  // namespace apex::engine
