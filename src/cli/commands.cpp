@@ -12,7 +12,8 @@ int fail(const std::string& message) {
 }
 
 std::vector<Command> all_commands() {
-  return {make_quantize(), make_plan(), make_inspect(), make_synth(), make_tokenize(), make_perplexity()};
+  return {make_quantize(), make_plan(), make_inspect(), make_synth(), make_tokenize(), make_perplexity(), make_kld(),
+          make_hellaswag(), make_winogrande(), make_multiple_choice()};
 }
 
 }  // namespace apex::cli

@@ -24,6 +24,10 @@ Command make_quantize();
 Command make_synth();
 Command make_tokenize();
 Command make_perplexity();
+Command make_kld();
+Command make_hellaswag();
+Command make_winogrande();
+Command make_multiple_choice();
 
 // Prints "apex: <message>" on one line to stderr and returns exit code 1.
 int fail(const std::string& message);
