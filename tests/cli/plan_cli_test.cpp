@@ -10,44 +10,24 @@
 #include <filesystem>
 #include <fstream>
 
+#include "cli/cli_test_support.h"
 #include "gguf/gguf.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 
-struct RunResult {
-  int exit_code = -1;
-  std::string out, err;
-};
+using apex::testing::count_lines;
+using apex::testing::expect_one_line_error;
+using apex::testing::RunResult;
+using apex::testing::slurp;
 
 fs::path scratch() {
-  static fs::path d = [] {
-    fs::path p = fs::temp_directory_path() / ("apex_plan_cli_test_" + std::to_string(getpid()));
-    fs::create_directories(p);
-    return p;
-  }();
+  static fs::path d = apex::testing::cli_scratch("apex_plan_cli_test");
   return d;
 }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), {}};
-}
-
-RunResult run(const std::string& args) {
-  const fs::path out = scratch() / "stdout.txt", err = scratch() / "stderr.txt";
-  const std::string cmd = std::string(APEX_BINARY) + " " + args + " >" + out.string() + " 2>" + err.string();
-  const int status = std::system(cmd.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
-}
-
-void expect_one_line_error(const RunResult& r, const std::vector<std::string>& mentions) {
-  EXPECT_NE(r.exit_code, 0);
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  EXPECT_EQ(r.err.rfind("apex: ", 0), 0u) << r.err;
-  for (const auto& m : mentions) EXPECT_NE(r.err.find(m), std::string::npos) << "missing '" << m << "' in: " << r.err;
-}
+RunResult run(const std::string& args) { return apex::testing::run_apex(scratch(), args); }
 
 // qwen2moe with 22 layers: edge, near-edge and two middle layers.
 const fs::path& moe_model() {

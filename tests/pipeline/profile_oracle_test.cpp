@@ -15,6 +15,7 @@
 
 #include "gguf/gguf.h"
 #include "imatrix/imatrix.h"
+#include "synth/random_imatrix.h"
 #include "oracle/oracle.h"
 #include "pipeline/apex_quantize.h"
 #include "pipeline/quantize_model.h"
@@ -63,24 +64,11 @@ synth::Options small_moe(const char* arch, int layers) {
 fs::path make_imatrix(const fs::path& model) {
   auto file = gguf::File::open(model.string());
   EXPECT_TRUE(file.ok());
-  imatrix::Imatrix m;
-  m.format = imatrix::Format::kGguf;
-  m.datasets = {"profile-calibration.txt"};
-  m.chunk_count = 5;
-  m.chunk_size = 512;
-  std::mt19937 rng(11);
-  std::lognormal_distribution<float> lognormal(0.0f, 1.0f);
-  for (const auto& t : (*file)->tensors()) {
-    if (t.ne.size() < 2 || t.name.find("norm") != std::string::npos) continue;
-    imatrix::Entry e;
-    e.name = t.name;
-    const int64_t n_mat = t.ne.size() > 2 ? t.ne[2] : 1;
-    e.counts.assign(n_mat, 512 * 5);
-    e.sums.resize(t.ne[0] * n_mat);
-    for (auto& v : e.sums) v = lognormal(rng) * 512 * 5;
-    m.entries.push_back(std::move(e));
-  }
-  m.reindex();
+  synth::RandomImatrixOptions options;
+  options.seed = 11;
+  options.chunk_count = 5;
+  options.dataset = "profile-calibration.txt";
+  const imatrix::Imatrix m = synth::random_imatrix(**file, options);
   const fs::path out = model.parent_path() / (model.stem().string() + ".imatrix.gguf");
   Status s = imatrix::save_gguf(m, out.string());
   EXPECT_TRUE(s.ok()) << s.message();

@@ -17,6 +17,7 @@
 #include "pipeline/quantize_model.h"
 #include "plan/ftype.h"
 #include "quant/type_table.h"
+#include "synth/random_imatrix.h"
 #include "synth/synth.h"
 
 namespace apex::pipeline {
@@ -118,24 +119,11 @@ struct ImatrixFixture {
 ImatrixFixture make_imatrix(const fs::path& model) {
   auto file = gguf::File::open(model.string());
   EXPECT_TRUE(file.ok());
-  imatrix::Imatrix m;
-  m.format = imatrix::Format::kGguf;
-  m.datasets = {"synthetic-calibration.txt"};
-  m.chunk_count = 7;
-  m.chunk_size = 512;
-  std::mt19937 rng(3);
-  std::lognormal_distribution<float> lognormal(0.0f, 1.0f);
-  for (const auto& t : (*file)->tensors()) {
-    if (t.ne.size() < 2 || t.name.find("norm") != std::string::npos) continue;
-    imatrix::Entry e;
-    e.name = t.name;
-    const int64_t n_mat = t.ne.size() > 2 ? t.ne[2] : 1;
-    e.counts.assign(n_mat, 512 * 7);
-    e.sums.resize(t.ne[0] * n_mat);
-    for (auto& v : e.sums) v = lognormal(rng) * 512 * 7;
-    m.entries.push_back(std::move(e));
-  }
-  m.reindex();
+  synth::RandomImatrixOptions options;
+  options.seed = 3;
+  options.chunk_count = 7;
+  options.dataset = "synthetic-calibration.txt";
+  const imatrix::Imatrix m = synth::random_imatrix(**file, options);
   ImatrixFixture f;
   f.path = model.parent_path() / (model.stem().string() + ".imatrix.gguf");
   Status s = imatrix::save_gguf(m, f.path.string());
