@@ -56,6 +56,7 @@ int main(int argc, char** argv) {
   const double ref_pp = n_prompt / ref.prompt_seconds, ref_tg = n_gen / ref.gen_seconds;
   std::printf("| model | threads | pp%d apex t/s | pp llama.cpp t/s | ratio | tg%d apex t/s | tg llama.cpp t/s | ratio |\n",
               n_prompt, n_gen);
+  std::printf("|---|---|---|---|---|---|---|---|\n");
   std::printf("| %s | %d | %.1f | %.1f | %.2fx | %.2f | %.2f | %.2fx |\n",
               path.substr(path.rfind('/') + 1).c_str(), threads, apex_pp, ref_pp, apex_pp / ref_pp, apex_tg,
               ref_tg, apex_tg / ref_tg);

@@ -102,6 +102,19 @@ HWY_INLINE void Lanes8Block(const int16_t* const* w, const int16_t* a, int32_t (
   for (int r = 0; r < R; ++r) {
     const V32 v0 = hn::RearrangeToOddPlusEven(acc0[r], unused);
     const V32 v1 = hn::RearrangeToOddPlusEven(acc1[r], unused);
+#if HWY_TARGET != HWY_SCALAR
+    constexpr size_t kMax32 = hn::MaxLanes(decltype(d32)());
+    if constexpr (kMax32 == 16) {
+      // AVX-512: lanes k and k + 8 hold the same lane; fold the halves.
+      const hn::Half<decltype(d32)> d8;
+      const auto v = hn::Add(v0, v1);
+      hn::StoreU(hn::Add(hn::LowerHalf(d8, v), hn::UpperHalf(d8, v)), d8, lanes[r]);
+      continue;
+    } else if constexpr (kMax32 == 8) {
+      hn::StoreU(hn::Add(v0, v1), d32, lanes[r]);
+      continue;
+    }
+#endif
     for (int l = 0; l < 8; ++l) lanes[r][l] = 0;
     if (N32 % 8 == 0) {
       hn::Store(hn::Add(v0, v1), d32, buf);
