@@ -161,6 +161,9 @@ size_t activation_row_bytes(TypeId type, int64_t n) {
 // and multiplied with every activation row, so the decoding is paid once per
 // batch and each activation load serves several rows.
 constexpr int kTileRows = 4;
+// Below this many activation rows decoding a tile costs more than it saves:
+// the row kernels read the blocks directly.
+constexpr int64_t kMinPackedRows = 2;
 
 void matmul_packed(const Weight& w, int64_t mat, const Activations& x, float* y, int64_t y_stride) {
   const PackedKind kind = packed_kind(w.type);
@@ -258,7 +261,7 @@ void prepare_activations(TypeId weight_type, const float* x, int64_t n_rows, int
 void matmul(const Weight& w, int64_t mat, const Activations& x, float* y, int64_t y_stride) {
   APEX_CHECK(x.n_in == w.n_in && x.type == activation_type(w.type), "matmul %s: bad activations",
              w.name.c_str());
-  if (packed_kind(w.type) != PackedKind::kNone && !x.q16.empty()) {
+  if (packed_kind(w.type) != PackedKind::kNone && !x.q16.empty() && x.n_rows >= kMinPackedRows) {
     matmul_packed(w, mat, x, y, y_stride);
     return;
   }
