@@ -28,6 +28,7 @@ Command make_kld();
 Command make_hellaswag();
 Command make_winogrande();
 Command make_multiple_choice();
+Command make_imatrix();
 
 // Prints "apex: <message>" on one line to stderr and returns exit code 1.
 int fail(const std::string& message);

@@ -32,10 +32,14 @@ void add(float* x, const float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] = y[i] + x[i];
 }
 
+void observe(MatmulObserver* observer, const Weight& w, const float* x, int64_t n_rows) {
+  if (observer != nullptr) observer->on_matmul(w, -1, x, n_rows);
+}
+
 }  // namespace
 
 void forward(const Model& model, KvCache& cache, const int32_t* tokens, int64_t T, int64_t pos0,
-             float* logits, bool last_only) {
+             float* logits, bool last_only, MatmulObserver* observer) {
   const ModelConfig& c = model.config;
   const ModelWeights& w = model.weights;
   const int64_t E = c.n_embd, HD = c.head_dim, QD = c.q_dim(), KVD = c.kv_dim();
@@ -63,6 +67,9 @@ void forward(const Model& model, KvCache& cache, const int32_t* tokens, int64_t 
     // h = rmsnorm(x) * attn_norm
     for (int64_t t = 0; t < T; ++t) rms_norm(&x[t * E], l.attn_norm.f32(), c.rms_eps, E, &h[t * E]);
     // q[T][QD] = h Wq, k[T][KVD] = h Wk, v[T][KVD] = h Wv (+ biases)
+    observe(observer, l.wq, h.data(), T);
+    observe(observer, l.wk, h.data(), T);
+    observe(observer, l.wv, h.data(), T);
     prepare_activations(l.wq.type, h.data(), T, E, E, act);
     matmul(l.wq, 0, act, q.data(), QD);
     if (l.wk.type != l.wq.type) prepare_activations(l.wk.type, h.data(), T, E, E, act);
@@ -89,15 +96,16 @@ void forward(const Model& model, KvCache& cache, const int32_t* tokens, int64_t 
     // attn[T][QD] = softmax(q k^T / sqrt(HD), causal) v
     attention(c, cache, il, q.data(), T, pos0, attn.data());
     // x += attn Wo
+    observe(observer, l.wo, attn.data(), T);
     matmul(l.wo, 0, attn.data(), T, y.data(), E);
     add(x.data(), y.data(), T * E);
 
     // ---- feed-forward ----
     for (int64_t t = 0; t < T; ++t) rms_norm(&x[t * E], l.ffn_norm.f32(), c.rms_eps, E, &h[t * E]);
     if (c.is_moe()) {
-      moe_ffn(c, l, h.data(), T, y.data());
+      moe_ffn(c, l, h.data(), T, y.data(), observer);
     } else {
-      swiglu_ffn(l.ffn_gate, l.ffn_up, l.ffn_down, 0, h.data(), T, y.data());
+      swiglu_ffn(l.ffn_gate, l.ffn_up, l.ffn_down, 0, h.data(), T, y.data(), observer);
     }
     add(x.data(), y.data(), T * E);
   }
@@ -109,6 +117,7 @@ void forward(const Model& model, KvCache& cache, const int32_t* tokens, int64_t 
   for (int64_t t = first; t < T; ++t) {
     rms_norm(&x[t * E], w.output_norm.f32(), c.rms_eps, E, &h[(t - first) * E]);
   }
+  observe(observer, w.output, h.data(), n_out);
   matmul(w.output, 0, h.data(), n_out, logits, c.n_vocab);
 }
 
@@ -144,7 +153,7 @@ Status Context::eval(std::span<const int32_t> tokens, std::vector<float>* logits
       out = last_logits->data();
       last_only = true;
     }
-    forward(model_, cache_, tokens.data() + start, count, n_past_, out, last_only);
+    forward(model_, cache_, tokens.data() + start, count, n_past_, out, last_only, observer_);
     n_past_ += count;
   }
   if (logits != nullptr && last_logits != nullptr && n > 0) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/attention.h"
+#include "engine/observer.h"
 #include "engine/weights.h"
 #include "util/status.h"
 
@@ -23,6 +24,9 @@ class Context {
   int64_t n_past() const { return n_past_; }
   // Forget the sequence (positions restart at 0).
   void reset() { n_past_ = 0; }
+  // Every later eval reports the inputs of its matrix products to `observer`
+  // (null: none). The observer must outlive its use.
+  void set_observer(MatmulObserver* observer) { observer_ = observer; }
 
   // Evaluates `tokens` at positions n_past.. in batches of at most n_batch
   // and appends them to the cache. With `logits` non-null it receives every
@@ -36,12 +40,14 @@ class Context {
   const Model& model_;
   KvCache cache_;
   int64_t n_past_ = 0;
+  MatmulObserver* observer_ = nullptr;
 };
 
 // One batch through the network: n_tokens tokens at positions pos0.., their
 // K/V written to the cache; logits (n_tokens x n_vocab) written when
 // non-null. The logits of only the last row are computed when last_only.
+// With `observer` set, it sees the input rows of every matrix product.
 void forward(const Model& model, KvCache& cache, const int32_t* tokens, int64_t n_tokens,
-             int64_t pos0, float* logits, bool last_only);
+             int64_t pos0, float* logits, bool last_only, MatmulObserver* observer = nullptr);
 
 }  // namespace apex::engine

@@ -30,8 +30,13 @@ Routing route(const float* router_logits, int n_expert, int k, bool renormalise,
 }
 
 void swiglu_ffn(const Weight& gate, const Weight& up, const Weight& down, int64_t mat,
-                const float* x, int64_t n_tokens, float* out) {
+                const float* x, int64_t n_tokens, float* out, MatmulObserver* observer) {
   const int64_t n_ff = up.n_out;
+  const auto observe = [&](const Weight& w, const float* rows) {
+    if (observer != nullptr) observer->on_matmul(w, w.n_mat > 1 ? static_cast<int>(mat) : -1, rows, n_tokens);
+  };
+  observe(gate, x);
+  observe(up, x);
   std::vector<float> g(static_cast<size_t>(n_tokens * n_ff)), u(g.size());
   Activations act;
   prepare_activations(up.type, x, n_tokens, up.n_in, up.n_in, act);
@@ -39,15 +44,17 @@ void swiglu_ffn(const Weight& gate, const Weight& up, const Weight& down, int64_
   if (gate.type != up.type) prepare_activations(gate.type, x, n_tokens, gate.n_in, gate.n_in, act);
   matmul(gate, mat, act, g.data(), n_ff);
   swiglu(g.data(), u.data(), n_tokens * n_ff, g.data());
+  observe(down, g.data());
   matmul(down, mat, g.data(), n_tokens, out, down.n_out);
 }
 
 void moe_ffn(const ModelConfig& c, const LayerWeights& l, const float* x, int64_t n_tokens,
-             float* out) {
+             float* out, MatmulObserver* observer) {
   const int64_t n_embd = c.n_embd;
   const int k = c.n_expert_used;
   // Route every token.
   std::vector<float> logits(static_cast<size_t>(n_tokens * c.n_expert));
+  if (observer != nullptr) observer->on_matmul(l.router, -1, x, n_tokens);
   matmul(l.router, 0, x, n_tokens, logits.data(), c.n_expert);
   std::vector<Routing> routes(static_cast<size_t>(n_tokens));
   for (int64_t t = 0; t < n_tokens; ++t) {
@@ -73,7 +80,7 @@ void moe_ffn(const ModelConfig& c, const LayerWeights& l, const float* x, int64_
     for (int64_t i = 0; i < n; ++i) {
       std::copy_n(x + rows[i] / k * n_embd, n_embd, &xs[i * n_embd]);
     }
-    swiglu_ffn(l.gate_exps, l.up_exps, l.down_exps, e, xs.data(), n, ys.data());
+    swiglu_ffn(l.gate_exps, l.up_exps, l.down_exps, e, xs.data(), n, ys.data(), observer);
     for (int64_t i = 0; i < n; ++i) std::copy_n(&ys[i * n_embd], n_embd, &expert_out[rows[i] * n_embd]);
   }
   // Weighted sum in routing order (best expert first), as llama.cpp adds them.
@@ -88,7 +95,9 @@ void moe_ffn(const ModelConfig& c, const LayerWeights& l, const float* x, int64_
   if (!l.up_shexp) return;
   // Shared expert, scaled by sigmoid(gate_inp_shexp . x) per token.
   std::vector<float> shared(static_cast<size_t>(n_tokens * n_embd));
-  swiglu_ffn(l.gate_shexp, l.up_shexp, l.down_shexp, 0, x, n_tokens, shared.data());
+  swiglu_ffn(l.gate_shexp, l.up_shexp, l.down_shexp, 0, x, n_tokens, shared.data(), observer);
+  // llama.cpp computes this gate as a matrix product with a [n_embd, 1] weight.
+  if (observer != nullptr && l.shexp_gate_inp) observer->on_matmul(l.shexp_gate_inp, -1, x, n_tokens);
   for (int64_t t = 0; t < n_tokens; ++t) {
     const float gate = sigmoid(dot_f32(l.shexp_gate_inp.f32(), x + t * n_embd, n_embd));
     for (int64_t i = 0; i < n_embd; ++i) out[t * n_embd + i] += shared[t * n_embd + i] * gate;

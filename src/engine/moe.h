@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/config.h"
+#include "engine/observer.h"
 #include "engine/weights.h"
 
 namespace apex::engine {
@@ -23,14 +24,16 @@ struct Routing {
 Routing route(const float* router_logits, int n_expert, int k, bool renormalise, float scale);
 
 // out[t] = down(silu(gate x[t]) * up x[t]) for n_tokens rows of n_in floats.
+// `observer` (optional) sees the inputs of the three products; `mat` is
+// reported as the expert index for 3-D weights, -1 for 2-D ones.
 void swiglu_ffn(const Weight& gate, const Weight& up, const Weight& down, int64_t mat,
-                const float* x, int64_t n_tokens, float* out);
+                const float* x, int64_t n_tokens, float* out, MatmulObserver* observer = nullptr);
 
 // The MoE FFN of one layer for n_tokens rows of x (n_embd floats each),
 // written to out (n_tokens x n_embd): routed experts, plus the gated shared
 // expert when the layer has one. Tokens are grouped by expert so that each
 // expert's matrices are multiplied once per batch.
 void moe_ffn(const ModelConfig& c, const LayerWeights& l, const float* x, int64_t n_tokens,
-             float* out);
+             float* out, MatmulObserver* observer = nullptr);
 
 }  // namespace apex::engine
