@@ -263,9 +263,9 @@ float dot_f16(const uint8_t* w, const uint8_t* a, int64_t n) {
 RowDotFn row_dot_kernel(quant::TypeId weight_type) {
   switch (weight_type) {
     case quant::TypeId::F16: return &dot_f16;
-    case quant::TypeId::Q8_0: return &dot_q8_0_q8_0;
-    case quant::TypeId::Q4_K: return &dot_q4_k_q8_k;
-    case quant::TypeId::Q6_K: return &dot_q6_k_q8_k;
+    case quant::TypeId::Q8_0: return &row_dot_q8_0;
+    case quant::TypeId::Q4_K: return &row_dot_q4_k;
+    case quant::TypeId::Q6_K: return &row_dot_q6_k;
     case quant::TypeId::Q5_K: return &dot_q5_k_q8_k;
     case quant::TypeId::Q3_K: return &dot_q3_k_q8_k;
     case quant::TypeId::Q2_K: return &dot_q2_k_q8_k;

@@ -21,6 +21,10 @@ float dot_f16(const uint16_t* a, const uint16_t* b, int64_t n);
 void axpy_f16(float a, const uint16_t* v, float* out, int64_t n);
 // Null when the type has no direct kernel (the caller dequantizes rows).
 RowDotFn row_dot_kernel(quant::TypeId weight_type);
+// SIMD row kernels (row_dot_simd.cpp), bit-identical to quant_dot.h's.
+float row_dot_q8_0(const uint8_t* w, const uint8_t* a, int64_t n);
+float row_dot_q4_k(const uint8_t* w, const uint8_t* a, int64_t n);
+float row_dot_q6_k(const uint8_t* w, const uint8_t* a, int64_t n);
 // out[r] = dot(rows[r], activation row) for r < n_rows (1..4): aq, ad,
 // absums are one activation row's packed values, block scales and (Q8_K)
 // bsums. Equal, bit for bit, to the row kernels of quant_dot.h.
