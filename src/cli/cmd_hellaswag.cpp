@@ -36,4 +36,6 @@ Command make_hellaswag() {
   return c;
 }
 
+static const CommandRegistration kRegistered{80, make_hellaswag};
+
 }  // namespace apex::cli

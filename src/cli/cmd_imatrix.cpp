@@ -84,4 +84,6 @@ Command make_imatrix() {
   return c;
 }
 
+static const CommandRegistration kRegistered{110, make_imatrix};
+
 }  // namespace apex::cli

@@ -40,4 +40,6 @@ Command make_inspect() {
   return c;
 }
 
+static const CommandRegistration kRegistered{30, make_inspect};
+
 }  // namespace apex::cli

@@ -81,4 +81,6 @@ Command make_kld() {
   return c;
 }
 
+static const CommandRegistration kRegistered{70, make_kld};
+
 }  // namespace apex::cli

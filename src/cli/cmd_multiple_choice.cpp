@@ -32,4 +32,6 @@ Command make_multiple_choice() {
   return c;
 }
 
+static const CommandRegistration kRegistered{100, make_multiple_choice};
+
 }  // namespace apex::cli

@@ -127,4 +127,6 @@ Command make_perplexity() {
   return c;
 }
 
+static const CommandRegistration kRegistered{60, make_perplexity};
+
 }  // namespace apex::cli

@@ -131,4 +131,6 @@ Command make_plan() {
   return c;
 }
 
+static const CommandRegistration kRegistered{20, make_plan};
+
 }  // namespace apex::cli

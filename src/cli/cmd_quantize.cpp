@@ -151,4 +151,6 @@ Command make_quantize() {
   return c;
 }
 
+static const CommandRegistration kRegistered{10, make_quantize};
+
 }  // namespace apex::cli

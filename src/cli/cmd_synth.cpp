@@ -80,4 +80,6 @@ Command make_synth() {
   return c;
 }
 
+static const CommandRegistration kRegistered{40, make_synth};
+
 }  // namespace apex::cli

@@ -63,4 +63,6 @@ Command make_tokenize() {
   return c;
 }
 
+static const CommandRegistration kRegistered{50, make_tokenize};
+
 }  // namespace apex::cli

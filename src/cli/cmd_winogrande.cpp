@@ -31,4 +31,6 @@ Command make_winogrande() {
   return c;
 }
 
+static const CommandRegistration kRegistered{90, make_winogrande};
+
 }  // namespace apex::cli

@@ -1,10 +1,17 @@
-// Registry of CLI subcommands. A subcommand file defines a make_<name>()
-// returning a Command; all_commands() in commands.cpp lists them.
+// Registry of CLI subcommands. Each subcommand lives in its own cmd_<name>.cpp,
+// defines a make_<name>() returning a Command and registers it with
+//
+//   static const CommandRegistration kRegistered{50, make_<name>};
+//
+// so adding a subcommand touches no shared file. The rank orders `apex --help`
+// (lower first); the files are linked straight into the executable, so the
+// static registrations always run.
 #pragma once
 
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <string>
 #include <vector>
 
 namespace apex::cli {
@@ -16,19 +23,12 @@ struct Command {
   std::function<int()> run;
 };
 
+// Every registered command, ordered by rank (ties by registration order).
 std::vector<Command> all_commands();
 
-Command make_inspect();
-Command make_plan();
-Command make_quantize();
-Command make_synth();
-Command make_tokenize();
-Command make_perplexity();
-Command make_kld();
-Command make_hellaswag();
-Command make_winogrande();
-Command make_multiple_choice();
-Command make_imatrix();
+struct CommandRegistration {
+  CommandRegistration(int rank, Command (*make)());
+};
 
 // Prints "apex: <message>" on one line to stderr and returns exit code 1.
 int fail(const std::string& message);
