@@ -28,8 +28,11 @@ Command make_synth() {
         "names, shapes, metadata and a small SentencePiece-style vocabulary. Stock\n"
         "llama.cpp loads and runs it; use it to test quantization at any size.\n\n"
         "  apex synth --arch qwen3moe --layers 24 --embd 2048 --experts 64 --ff 768 big.gguf\n"
-        "  apex synth --arch llama --experts 0 --layers 2 dense.gguf");
-    sub->add_option("--arch", o.arch, "qwen2moe, qwen3moe or llama (llama with --experts > 0 is Mixtral-style)")
+        "  apex synth --arch llama --experts 0 --layers 2 dense.gguf\n"
+        "  apex synth --arch qwen35moe --layers 8 --experts 16 --ff-shared 256 q35.gguf");
+    sub->add_option("--arch", o.arch,
+                    "qwen2moe, qwen3moe, llama (with --experts > 0 Mixtral-style) or qwen35moe "
+                    "(Qwen3.5/3.6 MoE: Gated DeltaNet blocks between full-attention blocks)")
         ->capture_default_str();
     sub->add_option("--layers", o.n_layer, "number of blocks")->capture_default_str();
     sub->add_option("--embd", o.n_embd, "embedding width")->capture_default_str();
@@ -39,7 +42,13 @@ Command make_synth() {
     sub->add_option("--experts", o.n_expert, "routed experts (0 for a dense llama)")->capture_default_str();
     sub->add_option("--experts-used", o.n_expert_used, "experts per token")->capture_default_str();
     sub->add_option("--ff", o.n_ff, "expert FFN width (dense FFN width without experts)")->capture_default_str();
-    sub->add_option("--ff-shared", o.n_ff_shared, "qwen2moe shared-expert FFN width (0: --ff)")->capture_default_str();
+    sub->add_option("--ff-shared", o.n_ff_shared, "qwen2moe/qwen35moe shared-expert FFN width (0: --ff)")->capture_default_str();
+    sub->add_option("--ssm-conv", o.ssm_d_conv, "qwen35moe: causal conv1d taps (ssm.conv_kernel)")->capture_default_str();
+    sub->add_option("--ssm-state", o.ssm_d_state, "qwen35moe: linear-attention head width (ssm.state_size)")->capture_default_str();
+    sub->add_option("--ssm-groups", o.ssm_n_group, "qwen35moe: linear-attention key heads (ssm.group_count)")->capture_default_str();
+    sub->add_option("--ssm-heads", o.ssm_dt_rank, "qwen35moe: linear-attention value heads, a multiple of --ssm-groups (ssm.time_step_rank)")->capture_default_str();
+    sub->add_option("--full-attn-interval", o.full_attention_interval, "qwen35moe: every n-th block is full attention, the others Gated DeltaNet")->capture_default_str();
+    sub->add_option("--rope-dim", o.rope_dim, "qwen35moe: rotated dimensions per head (0: head-dim / 4)")->capture_default_str();
     sub->add_option("--vocab", o.n_vocab, "vocabulary size (>= 259)")->capture_default_str();
     sub->add_option("--tokenizer", o.tokenizer_json,
                     "a Hugging Face tokenizer.json: write its vocabulary as llama.cpp's converter would "

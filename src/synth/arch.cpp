@@ -70,10 +70,54 @@ constexpr TensorSpec kLlamaLayer[] = {
     {"ffn_down_exps.weight", {D::kFF, D::kEmbd, D::kExpert}, I::kOutProj, false, When::kMoe},
 };
 
+// Qwen3.5/3.6 MoE (llama.cpp's qwen35moe, src/models/qwen35moe.cpp): three
+// Gated DeltaNet blocks for every full-attention block (by default). Both
+// kinds have attn_norm and post_attention_norm (the FFN's input norm) and
+// the same FFN: routed experts plus one shared expert gated by
+// sigmoid(ffn_gate_inp_shexp . x).
+//  - full attention: attn_q is twice as wide (per head, the query followed
+//    by a sigmoid gate on that head's output), q/k RMS norms, partial
+//    interleaved multi-section RoPE;
+//  - linear attention: attn_qkv (q, k, v channels) and attn_gate (z) from
+//    the input, a causal conv1d over the q/k/v channels, beta =
+//    sigmoid(ssm_beta x), decay = exp(ssm_a * softplus(ssm_alpha x +
+//    ssm_dt.bias)) per value head, the delta-rule recurrence, an RMS norm per
+//    head (ssm_norm) times silu(z), ssm_out back to n_embd.
+// The converter keeps norms, 1-D tensors, the router and ssm_conv1d in F32.
+constexpr TensorSpec kQwen35MoeLayer[] = {
+    {"attn_norm.weight", {D::kEmbd, D::kNone, D::kNone}, I::kNorm, true},
+    {"post_attention_norm.weight", {D::kEmbd, D::kNone, D::kNone}, I::kNorm, true},
+    {"attn_q.weight", {D::kEmbd, D::kQGate, D::kNone}, I::kMatrix, false, When::kFullAttn},
+    {"attn_k.weight", {D::kEmbd, D::kKV, D::kNone}, I::kMatrix, false, When::kFullAttn},
+    {"attn_v.weight", {D::kEmbd, D::kKV, D::kNone}, I::kMatrix, false, When::kFullAttn},
+    {"attn_output.weight", {D::kQ, D::kEmbd, D::kNone}, I::kOutProj, false, When::kFullAttn},
+    {"attn_q_norm.weight", {D::kHeadDim, D::kNone, D::kNone}, I::kNorm, true, When::kFullAttn},
+    {"attn_k_norm.weight", {D::kHeadDim, D::kNone, D::kNone}, I::kNorm, true, When::kFullAttn},
+    {"attn_qkv.weight", {D::kEmbd, D::kConvDim, D::kNone}, I::kMatrix, false, When::kRecurrent},
+    {"attn_gate.weight", {D::kEmbd, D::kSsmInner, D::kNone}, I::kMatrix, false, When::kRecurrent},
+    {"ssm_conv1d.weight", {D::kConvKernel, D::kConvDim, D::kNone}, I::kConv, true, When::kRecurrent},
+    {"ssm_dt.bias", {D::kSsmHeads, D::kNone, D::kNone}, I::kBias, true, When::kRecurrent},
+    {"ssm_a", {D::kSsmHeads, D::kNone, D::kNone}, I::kSsmA, true, When::kRecurrent},
+    {"ssm_beta.weight", {D::kEmbd, D::kSsmHeads, D::kNone}, I::kMatrix, false, When::kRecurrent},
+    {"ssm_alpha.weight", {D::kEmbd, D::kSsmHeads, D::kNone}, I::kMatrix, false, When::kRecurrent},
+    {"ssm_norm.weight", {D::kSsmState, D::kNone, D::kNone}, I::kNorm, true, When::kRecurrent},
+    {"ssm_out.weight", {D::kSsmInner, D::kEmbd, D::kNone}, I::kOutProj, false, When::kRecurrent},
+    {"ffn_gate_inp.weight", {D::kEmbd, D::kExpert, D::kNone}, I::kRouter, true},
+    {"ffn_gate_exps.weight", {D::kEmbd, D::kFF, D::kExpert}, I::kMatrix, false},
+    {"ffn_up_exps.weight", {D::kEmbd, D::kFF, D::kExpert}, I::kMatrix, false},
+    {"ffn_down_exps.weight", {D::kFF, D::kEmbd, D::kExpert}, I::kOutProj, false},
+    {"ffn_gate_inp_shexp.weight", {D::kEmbd, D::kNone, D::kNone}, I::kRouter, true},
+    {"ffn_gate_shexp.weight", {D::kEmbd, D::kFFShared, D::kNone}, I::kMatrix, false},
+    {"ffn_up_shexp.weight", {D::kEmbd, D::kFFShared, D::kNone}, I::kMatrix, false},
+    {"ffn_down_shexp.weight", {D::kFFShared, D::kEmbd, D::kNone}, I::kOutProj, false},
+};
+
 constexpr ArchSpec kArchs[] = {
-    {"qwen2moe", true, false, true, true, false, false, kHead, kQwen2MoeLayer, kTail},
-    {"qwen3moe", true, true, true, false, false, false, kHead, kQwen3MoeLayer, kTail},
-    {"llama", false, true, false, false, true, true, kHead, kLlamaLayer, kTail},
+    // name       experts free_hd expff shexp vocab rope_dim hybrid
+    {"qwen2moe", true, false, true, true, false, false, false, kHead, kQwen2MoeLayer, kTail},
+    {"qwen3moe", true, true, true, false, false, false, false, kHead, kQwen3MoeLayer, kTail},
+    {"llama", false, true, false, false, true, true, false, kHead, kLlamaLayer, kTail},
+    {"qwen35moe", true, true, true, true, false, true, true, kHead, kQwen35MoeLayer, kTail},
 };
 
 }  // namespace
@@ -85,6 +129,6 @@ const ArchSpec* find_arch(std::string_view name) {
   return nullptr;
 }
 
-std::string_view arch_name_list() { return "qwen2moe, qwen3moe, llama"; }
+std::string_view arch_name_list() { return "qwen2moe, qwen3moe, llama, qwen35moe"; }
 
 }  // namespace apex::synth

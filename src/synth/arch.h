@@ -23,6 +23,12 @@ enum class Dim : uint8_t {
   kFF,        // n_ff (expert FFN, or the dense FFN)
   kFFShared,  // n_ff_shared
   kExpert,    // n_expert
+  kQGate,     // 2 * head_dim * n_head: a query and its output gate per head (qwen35moe)
+  kConvKernel,  // ssm_d_conv: taps of the short causal convolution
+  kConvDim,   // 2 * ssm_n_group * ssm_d_state + ssm_dt_rank * ssm_d_state: q, k and v channels
+  kSsmInner,  // ssm_dt_rank * ssm_d_state: value channels of the linear attention
+  kSsmHeads,  // ssm_dt_rank: value heads (one decay and one beta each)
+  kSsmState,  // ssm_d_state: key/value head width
 };
 
 // How a tensor's values are drawn.
@@ -33,10 +39,14 @@ enum class Init : uint8_t {
   kNorm,       // RMS-norm gains: 1 + small noise
   kBias,       // small noise
   kRouter,     // expert router / shared-expert gate: N(0, 1/ne0), kept F32
+  kSsmA,       // Gated DeltaNet decay rate A = -exp(A_log): about -1, always negative
+  kConv,       // causal conv1d taps: N(0, 1/ne0), kept F32
 };
 
-// When a per-layer tensor exists.
-enum class When : uint8_t { kAlways, kDense, kMoe };
+// When a per-layer tensor exists. kRecurrent / kFullAttn split hybrid
+// models (qwen35moe): every full_attention_interval-th block is ordinary
+// attention, the others are Gated DeltaNet linear attention.
+enum class When : uint8_t { kAlways, kDense, kMoe, kRecurrent, kFullAttn };
 
 struct TensorSpec {
   const char* name;  // "blk.%d." is prepended for per-layer tensors
@@ -54,6 +64,10 @@ struct ArchSpec {
   bool shared_expert;        // writes <arch>.expert_shared_feed_forward_length
   bool vocab_size_key;       // writes <arch>.vocab_size (llama's converter does)
   bool rope_dim_key;         // writes <arch>.rope.dimension_count
+  // Gated DeltaNet hybrid (qwen35moe): writes the ssm.* keys,
+  // full_attention_interval, rope.dimension_sections and a partial
+  // rope.dimension_count; layers follow kRecurrent / kFullAttn.
+  bool delta_net_hybrid;
   std::span<const TensorSpec> head;    // before the blocks
   std::span<const TensorSpec> layer;   // per block
   std::span<const TensorSpec> tail;    // after the blocks
@@ -61,7 +75,7 @@ struct ArchSpec {
 
 // Null when the name is not a known architecture.
 const ArchSpec* find_arch(std::string_view name);
-// "qwen2moe, qwen3moe, llama"
+// "qwen2moe, qwen3moe, llama, qwen35moe"
 std::string_view arch_name_list();
 
 }  // namespace apex::synth

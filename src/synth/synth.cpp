@@ -28,6 +28,7 @@ constexpr int64_t kSlabElements = int64_t{1} << 20;
 
 struct Dims {
   int64_t embd, vocab, q, kv, head_dim, ff, ff_shared, expert;
+  int64_t conv_kernel, ssm_state, ssm_heads, ssm_groups;
 
   int64_t resolve(Dim d) const {
     switch (d) {
@@ -40,6 +41,12 @@ struct Dims {
       case Dim::kFF: return ff;
       case Dim::kFFShared: return ff_shared;
       case Dim::kExpert: return expert;
+      case Dim::kQGate: return 2 * q;
+      case Dim::kConvKernel: return conv_kernel;
+      case Dim::kConvDim: return 2 * ssm_groups * ssm_state + ssm_heads * ssm_state;
+      case Dim::kSsmInner: return ssm_heads * ssm_state;
+      case Dim::kSsmHeads: return ssm_heads;
+      case Dim::kSsmState: return ssm_state;
     }
     return 1;
   }
@@ -53,7 +60,17 @@ Dims make_dims(const Options& o) {
   const int64_t hd = resolved_head_dim(o);
   return Dims{o.n_embd, o.n_vocab,      hd * o.n_head,
               hd * o.n_head_kv, hd, o.n_ff, o.n_ff_shared > 0 ? o.n_ff_shared : o.n_ff,
-              o.n_expert};
+              o.n_expert, o.ssm_d_conv, o.ssm_d_state, o.ssm_dt_rank, o.ssm_n_group};
+}
+
+int64_t resolved_rope_dim(const Options& o) {
+  return o.rope_dim > 0 ? o.rope_dim : resolved_head_dim(o) / 4;
+}
+
+// llama.cpp's rule (qwen35moe load_arch_hparams): block il is recurrent
+// unless il + 1 is a multiple of the interval.
+bool is_recurrent_layer(const Options& o, const ArchSpec& arch, int il) {
+  return arch.delta_net_hybrid && (il + 1) % o.full_attention_interval != 0;
 }
 
 // One tensor to write: its info plus how its values are drawn.
@@ -90,6 +107,15 @@ void value_law(Init init, int64_t fan_in, int n_layer, float& offset, float& sca
     case Init::kBias:
       offset = 0.0f, scale = 0.02f;
       return;
+    case Init::kSsmA:
+      // The converter stores -exp(A_log); about -1 keeps the per-token
+      // decay exp(A * softplus(.)) near 0.5, so the state neither vanishes
+      // nor grows (tails stop at -1 +- 0.35).
+      offset = -1.0f, scale = 0.1f;
+      return;
+    case Init::kConv:
+      offset = 0.0f, scale = inv_sqrt_fan_in;
+      return;
   }
 }
 
@@ -124,6 +150,10 @@ std::vector<TensorPlan> make_plan(const Options& o, const ArchSpec& arch) {
   for (int il = 0; il < o.n_layer; ++il) {
     for (const TensorSpec& s : arch.layer) {
       if ((s.when == When::kDense && moe) || (s.when == When::kMoe && !moe)) continue;
+      const bool recurrent = is_recurrent_layer(o, arch, il);
+      if ((s.when == When::kRecurrent && !recurrent) || (s.when == When::kFullAttn && recurrent)) {
+        continue;
+      }
       add(s, fmt::format("blk.{}.{}", il, s.name));
     }
   }
@@ -196,7 +226,26 @@ void add_metadata(const Options& o, const ArchSpec& arch, const Vocab& vocab, co
     l.set(key("attention.value_length"), u32(hd));
   }
   if (arch.vocab_size_key) l.set(key("vocab_size"), u32(o.n_vocab));
-  if (arch.rope_dim_key) l.set(key("rope.dimension_count"), u32(hd));
+  if (arch.rope_dim_key) {
+    l.set(key("rope.dimension_count"), u32(arch.delta_net_hybrid ? resolved_rope_dim(o) : hd));
+  }
+  if (arch.delta_net_hybrid) {
+    // Interleaved multi-section RoPE: the rotated pairs split between the
+    // t/h/w position components as Qwen's [11, 11, 10] splits 32 (for text
+    // all three are the token position).
+    const int64_t pairs = resolved_rope_dim(o) / 2;
+    gguf::Array sections{gguf::ValueType::INT32, {}};
+    for (int64_t v : {(pairs + 2) / 3, (pairs + 1) / 3, pairs / 3, int64_t{0}}) {
+      sections.elems.emplace_back(static_cast<int32_t>(v));
+    }
+    l.set(key("rope.dimension_sections"), gguf::Value(std::move(sections)));
+    l.set(key("ssm.conv_kernel"), u32(o.ssm_d_conv));
+    l.set(key("ssm.state_size"), u32(o.ssm_d_state));
+    l.set(key("ssm.group_count"), u32(o.ssm_n_group));
+    l.set(key("ssm.time_step_rank"), u32(o.ssm_dt_rank));
+    l.set(key("ssm.inner_size"), u32(o.ssm_d_state * o.ssm_dt_rank));
+    l.set(key("full_attention_interval"), u32(o.full_attention_interval));
+  }
   l.set("general.file_type", u32(file_type_of(o.weight_type)));
   if (o.n_expert > 0) l.set(key("expert_count"), u32(o.n_expert));
   if (arch.expert_ff_key) l.set(key("expert_feed_forward_length"), u32(o.n_ff));
@@ -313,7 +362,31 @@ Status validate(const Options& o) {
     return make_error("synth: n_ff_shared {} out of range 0..{}", o.n_ff_shared, kMaxDim);
   }
   if (o.n_ff_shared > 0 && !arch->shared_expert) {
-    return make_error("synth: n_ff_shared applies only to qwen2moe (arch is {})", o.arch);
+    return make_error("synth: n_ff_shared applies only to qwen2moe and qwen35moe (arch is {})",
+                      o.arch);
+  }
+  if (arch->delta_net_hybrid) {
+    if (o.ssm_d_conv < 2 || o.ssm_d_conv > 64) {
+      return make_error("synth: ssm_d_conv {} out of range 2..64", o.ssm_d_conv);
+    }
+    APEX_RETURN_IF_ERROR(in_range(o.ssm_d_state, 1, "ssm_d_state"));
+    if (o.ssm_n_group < 1 || o.ssm_dt_rank < 1 || o.ssm_dt_rank % o.ssm_n_group != 0) {
+      return make_error("synth: ssm_dt_rank {} (value heads) must be a positive multiple of "
+                        "ssm_n_group {} (key heads)",
+                        o.ssm_dt_rank, o.ssm_n_group);
+    }
+    if (o.ssm_d_state * (2 * o.ssm_n_group + o.ssm_dt_rank) > kMaxDim) {
+      return make_error("synth: ssm channels are too many");
+    }
+    if (o.full_attention_interval < 1 || o.full_attention_interval > kMaxLayers) {
+      return make_error("synth: full_attention_interval {} out of range 1..{}",
+                        o.full_attention_interval, kMaxLayers);
+    }
+    const int64_t rd = resolved_rope_dim(o);
+    if (rd < 2 || rd % 2 != 0 || rd > resolved_head_dim(o)) {
+      return make_error("synth: rope_dim {} must be even and in 2..head_dim ({})", rd,
+                        resolved_head_dim(o));
+    }
   }
   if (o.n_vocab < kMinVocab || o.n_vocab > (int64_t{1} << 24)) {
     return make_error("synth: n_vocab {} out of range {}..{}", o.n_vocab, kMinVocab,

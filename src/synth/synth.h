@@ -24,7 +24,7 @@
 namespace apex::synth {
 
 struct Options {
-  std::string arch = "qwen3moe";  // "qwen2moe", "qwen3moe" or "llama"
+  std::string arch = "qwen3moe";  // "qwen2moe", "qwen3moe", "llama" or "qwen35moe"
   int n_layer = 2;
   int64_t n_embd = 256;
   int n_head = 4;
@@ -34,7 +34,7 @@ struct Options {
   int n_expert = 8;
   int n_expert_used = 2;
   int64_t n_ff = 256;         // expert FFN width (dense FFN width for dense llama)
-  int64_t n_ff_shared = 0;    // qwen2moe shared-expert FFN width; 0 = n_ff
+  int64_t n_ff_shared = 0;    // qwen2moe/qwen35moe shared-expert FFN width; 0 = n_ff
   int64_t n_vocab = 1024;     // >= 259: 3 special + 256 byte tokens + pieces
   int64_t head_dim = 0;       // 0 = n_embd / n_head (qwen2moe requires exactly that)
   quant::TypeId weight_type = quant::TypeId::F16;  // F32, F16 or BF16 for matrices
@@ -42,6 +42,15 @@ struct Options {
   int64_t context_length = 4096;
   float rms_eps = 1e-6f;
   float rope_freq_base = 10000.0f;
+  // Gated DeltaNet hybrids (qwen35moe) only. Qwen3.5-35B-A3B has
+  // conv 4, state 128, 16 key groups, 32 value heads, interval 4 and rotates
+  // 64 of its 256 head dimensions.
+  int ssm_d_conv = 4;                // ssm.conv_kernel
+  int64_t ssm_d_state = 32;          // ssm.state_size: key and value head width
+  int ssm_n_group = 2;               // ssm.group_count: key heads
+  int ssm_dt_rank = 4;               // ssm.time_step_rank: value heads (multiple of the groups)
+  int full_attention_interval = 4;   // every n-th block is full attention
+  int64_t rope_dim = 0;              // rope.dimension_count; 0 = head_dim / 4
   std::string name;           // general.name; empty = "apex-synth-<arch>"
   int n_threads = 0;          // generator threads; 0 = hardware concurrency
   // A Hugging Face tokenizer.json to take the vocabulary from (written as
