@@ -59,6 +59,19 @@ synth::Options small_moe(const char* arch, int layers) {
   return o;
 }
 
+// Qwen3.5/3.6-style hybrid: three Gated DeltaNet blocks per full-attention
+// block, a gated shared expert; the linear-attention projections are rows
+// of 256 (value heads of 64 x 4), ssm_beta/ssm_alpha 4 rows, ssm_conv1d F32.
+synth::Options small_qwen35moe(int layers) {
+  synth::Options o = small_moe("qwen35moe", layers);
+  o.head_dim = 64;
+  o.n_ff_shared = 256;
+  o.ssm_d_state = 64;
+  o.ssm_n_group = 2;
+  o.ssm_dt_rank = 4;
+  return o;
+}
+
 // Positive heavy-tailed importance for every matrix, in llama.cpp's GGUF
 // imatrix format.
 fs::path make_imatrix(const fs::path& model) {
@@ -92,6 +105,9 @@ const std::vector<Model>& models() {
     v.push_back(synthetic("qwen3moe_13l", small_moe("qwen3moe", 13)));
     // 22 layers of qwen3moe (no shared experts): two middle layers.
     v.push_back(synthetic("qwen3moe_22l", small_moe("qwen3moe", 22)));
+    // 12 layers of qwen35moe: full attention in blocks 3, 7, 11 (the last one
+    // an edge layer), SSM tensors in the other nine.
+    v.push_back(synthetic("qwen35moe_12l", small_qwen35moe(12)));
     const fs::path tiny = fs::path(APEX_SHARED_DIR) / "models" / "tiny-moe-f16.gguf";
     if (fs::exists(tiny)) {
       v.push_back({"tiny-moe", tiny, fs::path(APEX_SHARED_DIR) / "models" / "tiny-moe-calib.imatrix.dat"});
@@ -252,11 +268,12 @@ TEST_P(ProfileOracle, EveryImplementedProfileMatchesLlamaQuantizeWithItsTensorTy
 }
 
 std::string model_label(const ::testing::TestParamInfo<size_t>& info) {
-  static const std::vector<std::string> labels = {"qwen2moe_24l", "qwen3moe_13l", "qwen3moe_22l", "tiny_moe"};
+  static const std::vector<std::string> labels = {"qwen2moe_24l", "qwen3moe_13l", "qwen3moe_22l",
+                                                  "qwen35moe_12l", "tiny_moe"};
   return labels[info.param];
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, ProfileOracle, ::testing::Range<size_t>(0, 4), model_label);
+INSTANTIATE_TEST_SUITE_P(Models, ProfileOracle, ::testing::Range<size_t>(0, 5), model_label);
 
 }  // namespace
 }  // namespace apex::pipeline
