@@ -91,6 +91,7 @@ Command make_eval() {
     int chunks = -2;  // -2: the suite's
     int64_t ctx = 0;  // 0: the suite's
     int64_t tasks = -1;
+    int64_t task_ctx = 0;
     int64_t batch = 512;
     int threads = 0;
     bool json = false;
@@ -129,6 +130,8 @@ Command make_eval() {
     sub->add_option("--chunks", args->chunks, "PPL/KLD chunks (-1: all; default: the suite's)");
     sub->add_option("--ctx", args->ctx, "tokens per PPL/KLD chunk (default: the suite's, 512)");
     sub->add_option("--tasks", args->tasks, "tasks per benchmark (0: all; default: the suite's)");
+    sub->add_option("--task-ctx", args->task_ctx,
+                    "positions per task candidate (default: the model's context; as the task commands' --ctx)");
     sub->add_option("--batch", args->batch, "tokens per forward batch (default 512)");
     sub->add_option("--threads,-t", args->threads, "worker threads (default: all cores)");
     sub->add_option("--report", args->report, "write report.md, report.html and the SVG plots into this folder");
@@ -143,6 +146,7 @@ Command make_eval() {
     in.models = args->models;
     in.suite = *suite;
     in.n_batch = args->batch;
+    in.task_ctx = args->task_ctx;
     if (args->chunks != -2) in.suite.ppl_chunks = args->chunks;
     if (args->ctx > 0) in.suite.n_ctx = args->ctx;
     if (args->tasks >= 0) in.suite.n_tasks.fill(static_cast<size_t>(args->tasks));

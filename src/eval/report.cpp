@@ -235,6 +235,7 @@ Result<Report> run_report(const ReportInputs& in, const ReportProgressCallback& 
   r.base = in.base;
   r.text = in.text;
   r.n_ctx = in.suite.n_ctx;
+  r.task_ctx = in.task_ctx;
   for (const auto& t : kTasks) {
     const size_t i = index_of(t.task);
     if (!sets[i]) continue;
@@ -249,6 +250,7 @@ Result<Report> run_report(const ReportInputs& in, const ReportProgressCallback& 
       TaskOptions opts;
       opts.n_tasks = in.suite.n_tasks[i];
       opts.n_batch = in.n_batch;
+      opts.n_ctx = in.task_ctx;
       const size_t available = task_count(*sets[i]);
       const uint64_t total = opts.n_tasks == 0 ? available : std::min(opts.n_tasks, available);
       progress(index, row.label, t.key, 0, total);
@@ -366,7 +368,7 @@ nlohmann::json to_json(const Report& r) {
     rows.push_back(std::move(row));
   }
   return {{"suite", r.suite},   {"base", r.base},          {"text", r.text},   {"n_ctx", r.n_ctx},
-          {"chunks", r.n_chunks}, {"scored_tokens", r.n_scored}, {"tasks", tasks}, {"models", rows}};
+          {"chunks", r.n_chunks}, {"scored_tokens", r.n_scored}, {"task_ctx", r.task_ctx}, {"tasks", tasks}, {"models", rows}};
 }
 
 }  // namespace apex::eval

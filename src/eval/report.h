@@ -75,6 +75,7 @@ struct ReportInputs {
   ReportSuite suite;
   std::array<std::string, kReportTaskCount> task_files;  // "" = benchmark not run
   int64_t n_batch = 512;
+  int64_t task_ctx = 0;  // positions per task candidate (0: the model's context)
 };
 
 // The benchmark files a --data folder holds (those present; the rest stay "").
@@ -109,6 +110,7 @@ struct Report {
   int64_t n_ctx = 0;
   int n_chunks = 0;
   int64_t n_scored = 0;  // tokens scored per model
+  int64_t task_ctx = 0;  // positions per task candidate (0: each model's context)
   std::array<std::string, kReportTaskCount> task_files;
   std::array<size_t, kReportTaskCount> n_tasks{};  // the suite's counts for the benchmarks run
   std::vector<ModelReport> rows;                   // base first, then the models in order

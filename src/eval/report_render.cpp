@@ -184,6 +184,7 @@ std::string method_note_markdown(const Report& r, const std::string& command) {
     s += " Accuracy with llama-perplexity's scoring and task picks (std::mt19937 seed 1): ";
     for (size_t i = 0; i < tasks.size(); ++i) s += (i ? "; " : "") + tasks[i];
     s += ". ± is one standard error.";
+    if (r.task_ctx > 0) s += fmt::format(" Task candidates were evaluated with a context of {} positions.", r.task_ctx);
   }
   s += "\n\n```\n" + command + "\n```\n";
   return s;
