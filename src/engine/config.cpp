@@ -10,6 +10,10 @@ constexpr ArchTraits kArchs[] = {
     {"qwen2moe", RopeType::kNeox, true, false, true, true, false},
     {"qwen3moe", RopeType::kNeox, false, true, true, false, true},
     {"llama", RopeType::kNorm, false, false, false, false, true},
+    // src/models/qwen35moe.cpp: softmax router with renormalised top-k,
+    // shared expert gated by a sigmoid, the FFN normed by post_attention_norm.
+    {"qwen35moe", RopeType::kImrope, false, true, true, true, true, ForwardKind::kDeltaNetHybrid,
+     "post_attention_norm", /*gated_q=*/true, /*partial_rope=*/true},
 };
 
 }  // namespace
@@ -21,7 +25,79 @@ const ArchTraits* find_arch_traits(std::string_view name) {
   return nullptr;
 }
 
-std::string_view supported_arch_list() { return "qwen2moe, qwen3moe, llama"; }
+std::string_view supported_arch_list() { return "qwen2moe, qwen3moe, llama, qwen35moe"; }
+
+namespace {
+
+// The ssm.* keys, rope sections and the recurrent-layer pattern of a Gated
+// DeltaNet hybrid, as llama.cpp's qwen35moe loader reads them.
+Status read_delta_net_keys(const gguf::File& f, const std::string& arch, ModelConfig& c) {
+  auto key = [&](const char* suffix) { return arch + "." + suffix; };
+  auto need = [&](const char* suffix, int64_t& out) -> Status {
+    if (!f.get_int(key(suffix), out) || out <= 0) {
+      return make_error("{}: missing or bad integer key {}", f.path(), key(suffix));
+    }
+    return {};
+  };
+  if (Status s = need("ssm.conv_kernel", c.ssm_d_conv); !s) return s;
+  if (Status s = need("ssm.state_size", c.ssm_d_state); !s) return s;
+  if (Status s = need("ssm.group_count", c.ssm_n_group); !s) return s;
+  if (Status s = need("ssm.time_step_rank", c.ssm_dt_rank); !s) return s;
+  int64_t inner = 0;
+  if (Status s = need("ssm.inner_size", inner); !s) return s;
+  if (inner != c.ssm_value_dim() || c.ssm_dt_rank % c.ssm_n_group != 0) {
+    return make_error("{}: ssm.inner_size {} must be state_size {} x time_step_rank {}, a multiple "
+                      "of group_count {}",
+                      f.path(), inner, c.ssm_d_state, c.ssm_dt_rank, c.ssm_n_group);
+  }
+  c.recurrent.assign(static_cast<size_t>(c.n_layer), 0);
+  if (const gguf::KeyValue* kv = f.find(key("attention.recurrent_layers"))) {
+    const auto* arr = kv->value.get_if<gguf::Array>();
+    // One flag per block, multi-token-prediction blocks included.
+    if (arr == nullptr || arr->elems.size() < c.recurrent.size()) {
+      return make_error("{}: {} must be an array of at least {} flags", f.path(),
+                        key("attention.recurrent_layers"), c.n_layer);
+    }
+    for (size_t i = 0; i < c.recurrent.size(); ++i) {
+      const bool* b = arr->elems[i].get_if<bool>();
+      if (b == nullptr) {
+        return make_error("{}: {} element {} is not a bool", f.path(),
+                          key("attention.recurrent_layers"), i);
+      }
+      c.recurrent[i] = *b ? 1 : 0;
+    }
+  } else {
+    int64_t interval = 4;  // llama.cpp's default
+    if (f.get_int(key("full_attention_interval"), interval) && interval <= 0) {
+      return make_error("{}: {} must be positive", f.path(), key("full_attention_interval"));
+    }
+    for (int il = 0; il < c.n_layer; ++il) c.recurrent[static_cast<size_t>(il)] = (il + 1) % interval != 0;
+  }
+  if (const gguf::KeyValue* kv = f.find(key("rope.dimension_sections"))) {
+    const auto* arr = kv->value.get_if<gguf::Array>();
+    if (arr == nullptr || arr->elems.size() > 4) {
+      return make_error("{}: {} must be an array of at most 4 integers", f.path(),
+                        key("rope.dimension_sections"));
+    }
+    for (size_t i = 0; i < arr->elems.size(); ++i) {
+      int64_t v = 0;
+      if (!arr->elems[i].as_int(v) || v < 0) {
+        return make_error("{}: {} element {} is not a count", f.path(),
+                          key("rope.dimension_sections"), i);
+      }
+      c.rope_sections[i] = static_cast<int>(v);
+    }
+  } else if (c.arch->rope == RopeType::kImrope) {
+    return make_error("{}: missing key {}", f.path(), key("rope.dimension_sections"));
+  }
+  if (c.arch->rope == RopeType::kImrope &&
+      c.rope_sections[0] + c.rope_sections[1] + c.rope_sections[2] + c.rope_sections[3] <= 0) {
+    return make_error("{}: {} are all zero", f.path(), key("rope.dimension_sections"));
+  }
+  return {};
+}
+
+}  // namespace
 
 Result<ModelConfig> read_config(const gguf::File& f) {
   ModelConfig c;
@@ -44,6 +120,17 @@ Result<ModelConfig> read_config(const gguf::File& f) {
   int64_t v = 0;
   if (Status s = need_int("block_count", v); !s) return s.error();
   c.n_layer = static_cast<int>(v);
+  // Converters append multi-token-prediction blocks after the trunk and
+  // count them in block_count (Qwen3.5's converter does by default); llama.cpp
+  // loads them but its main graph runs only the first block_count - nextn.
+  int64_t nextn = 0;
+  if (f.get_int(key("nextn_predict_layers"), nextn) && nextn > 0) {
+    if (nextn >= c.n_layer) {
+      return make_error("{}: {} {} leaves no trunk blocks of {}", f.path(),
+                        key("nextn_predict_layers"), nextn, c.n_layer);
+    }
+    c.n_layer -= static_cast<int>(nextn);
+  }
   if (Status s = need_int("embedding_length", c.n_embd); !s) return s.error();
   if (Status s = need_int("attention.head_count", v); !s) return s.error();
   c.n_head = static_cast<int>(v);
@@ -63,9 +150,17 @@ Result<ModelConfig> read_config(const gguf::File& f) {
   if (c.head_dim <= 0 || c.head_dim % 2 != 0) {
     return make_error("{}: head dimension {} must be positive and even", f.path(), c.head_dim);
   }
+  c.n_rot = c.head_dim;
   if (f.get_int(key("rope.dimension_count"), v) && v != c.head_dim) {
-    return make_error("{}: partial RoPE ({} of {} dims) is not supported", f.path(), v,
-                      c.head_dim);
+    if (!c.arch->partial_rope) {
+      return make_error("{}: partial RoPE ({} of {} dims) is not supported for {}", f.path(), v,
+                        c.head_dim, arch);
+    }
+    if (v <= 0 || v % 2 != 0 || v > c.head_dim) {
+      return make_error("{}: rope.dimension_count {} must be even and at most {}", f.path(), v,
+                        c.head_dim);
+    }
+    c.n_rot = v;
   }
   c.n_ctx_train = 4096;
   if (f.get_int(key("context_length"), v)) c.n_ctx_train = v;
@@ -92,6 +187,9 @@ Result<ModelConfig> read_config(const gguf::File& f) {
   if (c.n_expert > 0 && (c.n_expert_used <= 0 || c.n_expert_used > c.n_expert)) {
     return make_error("{}: expert_used_count {} must be in 1..{}", f.path(), c.n_expert_used,
                       c.n_expert);
+  }
+  if (c.arch->forward == ForwardKind::kDeltaNetHybrid) {
+    if (Status s = read_delta_net_keys(f, arch, c); !s) return s.error();
   }
   const gguf::TensorInfo* embd = f.find_tensor("token_embd.weight");
   if (embd == nullptr || embd->ne.size() < 2) {

@@ -1,12 +1,15 @@
 // What an architecture is, as data: the hyper-parameters read from a GGUF
-// file's metadata and the per-architecture flags that make qwen2moe, qwen3moe
-// and llama (dense or Mixtral-style MoE) differ. The forward pass
-// (forward.cpp) interprets these; it never tests an architecture's name.
+// file's metadata and the per-architecture flags that make qwen2moe, qwen3moe,
+// llama (dense or Mixtral-style MoE) and qwen35moe (Gated DeltaNet hybrid)
+// differ. The forward passes (forward.cpp, forward_qwen35moe.cpp) interpret
+// these; they never test an architecture's name.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "gguf/gguf.h"
 #include "util/status.h"
@@ -15,7 +18,17 @@ namespace apex::engine {
 
 // How RoPE pairs the dimensions of a head: NORM rotates (x[2i], x[2i+1])
 // (original llama), NEOX rotates (x[i], x[i + d/2]) (GPT-NeoX, Qwen).
-enum class RopeType { kNorm, kNeox };
+// IMROPE (qwen35moe) pairs like NEOX over the first n_rot dimensions, each
+// pair taking its angle from one of the t/h/w position components
+// (interleaved by rope.dimension_sections); for text all three are the
+// token position.
+enum class RopeType { kNorm, kNeox, kImrope };
+
+// Which forward function runs the model (forward.cpp dispatches on it).
+enum class ForwardKind {
+  kTransformer,     // attention + FFN blocks (llama, qwen2moe, qwen3moe)
+  kDeltaNetHybrid,  // Gated DeltaNet blocks between gated full-attention blocks (qwen35moe)
+};
 
 // One row per architecture: what llama.cpp's graph builder for it does
 // (src/models/<arch>.cpp in the oracle's source).
@@ -29,6 +42,14 @@ struct ArchTraits {
   // After the softmax over all experts and the top-k pick, divide the k
   // weights by their sum. qwen2moe does not; qwen3moe and Mixtral do.
   bool norm_topk_weights;
+  ForwardKind forward = ForwardKind::kTransformer;
+  // The FFN's input norm: "ffn_norm" or qwen35moe's "post_attention_norm".
+  std::string_view ffn_norm_name = "ffn_norm";
+  // attn_q is [n_embd, 2 * q_dim]: per head the query, then a gate whose
+  // sigmoid scales that head's attention output (qwen35moe).
+  bool gated_q = false;
+  // rope.dimension_count may be below head_dim (only the first n_rot dims rotate).
+  bool partial_rope = false;
 };
 
 // Null for an architecture the engine does not run.
@@ -50,6 +71,14 @@ struct ModelConfig {
   float rope_freq_base = 10000.0f;
   float rope_freq_scale = 1.0f;  // 1 / rope.scaling.factor for linear scaling
   float expert_weights_scale = 0.0f;  // expert_weights_scale (0 or 1: none)
+  int64_t n_rot = 0;           // rotated dimensions per head (rope.dimension_count; head_dim)
+  std::array<int, 4> rope_sections{};  // rope.dimension_sections (IMROPE)
+  // Gated DeltaNet (ForwardKind::kDeltaNetHybrid): ssm.* keys.
+  int64_t ssm_d_conv = 0;      // conv1d taps
+  int64_t ssm_d_state = 0;     // key/value head width
+  int64_t ssm_n_group = 0;     // key heads
+  int64_t ssm_dt_rank = 0;     // value heads
+  std::vector<uint8_t> recurrent;  // per layer: 1 = Gated DeltaNet block, 0 = attention
   // Vocabulary facts perplexity needs (tokenizer.ggml.*).
   int32_t bos_id = -1;
   bool add_bos = false;
@@ -57,6 +86,12 @@ struct ModelConfig {
   int64_t q_dim() const { return head_dim * n_head; }
   int64_t kv_dim() const { return head_dim * n_head_kv; }
   bool is_moe() const { return n_expert > 0; }
+  bool is_recurrent(int layer) const {
+    return !recurrent.empty() && recurrent[static_cast<size_t>(layer)] != 0;
+  }
+  int64_t ssm_key_dim() const { return ssm_d_state * ssm_n_group; }
+  int64_t ssm_value_dim() const { return ssm_d_state * ssm_dt_rank; }
+  int64_t ssm_conv_dim() const { return 2 * ssm_key_dim() + ssm_value_dim(); }
 };
 
 // Reads and checks the hyper-parameters; the error names the missing or bad

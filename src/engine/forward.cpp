@@ -1,5 +1,7 @@
 // The forward pass of the decoder-only transformers the engine runs
-// (llama, qwen2moe, qwen3moe). One function, top to bottom; what differs
+// (llama, qwen2moe, qwen3moe), the blocks every forward function shares
+// (embedding, output head) and the dispatch from ForwardKind to the forward
+// function (Gated DeltaNet hybrids: forward_qwen35moe.cpp). One function, top to bottom; what differs
 // between architectures is data in ModelConfig / ArchTraits:
 //   qkv_bias   add attn_{q,k,v}.bias after the projections      (qwen2moe)
 //   qk_norm    RMS-norm each q and k head before RoPE            (qwen3moe)
@@ -17,6 +19,7 @@
 #include "engine/moe.h"
 #include "engine/ops.h"
 #include "quant/type_table.h"
+#include "util/check.h"
 
 namespace apex::engine {
 namespace {
@@ -47,15 +50,7 @@ void forward(const Model& model, KvCache& cache, const int32_t* tokens, int64_t 
 
   // x[T][E]: token embeddings (rows of token_embd, dequantized).
   std::vector<float> x = buf(T * E);
-  const quant::TypeTraits& embd_type = quant::traits(w.token_embd.type);
-  for (int64_t t = 0; t < T; ++t) {
-    const uint8_t* row = w.token_embd.row(tokens[t]);
-    if (w.token_embd.type == quant::TypeId::F32) {
-      std::copy_n(reinterpret_cast<const float*>(row), E, &x[t * E]);
-    } else {
-      embd_type.dequantize(row, &x[t * E], E);
-    }
-  }
+  embed_tokens(model, tokens, T, x.data());
 
   std::vector<float> h = buf(T * E), q = buf(T * QD), k = buf(T * KVD), v = buf(T * KVD);
   std::vector<float> attn = buf(T * QD), y = buf(T * E);
@@ -110,10 +105,33 @@ void forward(const Model& model, KvCache& cache, const int32_t* tokens, int64_t 
     add(x.data(), y.data(), T * E);
   }
 
+  output_logits(model, x.data(), T, last_only, logits, observer);
+}
+
+void embed_tokens(const Model& model, const int32_t* tokens, int64_t T, float* x) {
+  const Weight& embd = model.weights.token_embd;
+  const int64_t E = model.config.n_embd;
+  const quant::TypeTraits& embd_type = quant::traits(embd.type);
+  for (int64_t t = 0; t < T; ++t) {
+    const uint8_t* row = embd.row(tokens[t]);
+    if (embd.type == quant::TypeId::F32) {
+      std::copy_n(reinterpret_cast<const float*>(row), E, &x[t * E]);
+    } else {
+      embd_type.dequantize(row, &x[t * E], E);
+    }
+  }
+}
+
+void output_logits(const Model& model, const float* x, int64_t T, bool last_only, float* logits,
+                   MatmulObserver* observer) {
   if (logits == nullptr) return;
+  const ModelConfig& c = model.config;
+  const ModelWeights& w = model.weights;
+  const int64_t E = c.n_embd;
   // logits[T][n_vocab] = rmsnorm(x) * output_norm . output
   const int64_t first = last_only ? T - 1 : 0;
   const int64_t n_out = T - first;
+  std::vector<float> h(static_cast<size_t>(n_out * E));
   for (int64_t t = first; t < T; ++t) {
     rms_norm(&x[t * E], w.output_norm.f32(), c.rms_eps, E, &h[(t - first) * E]);
   }
@@ -121,10 +139,42 @@ void forward(const Model& model, KvCache& cache, const int32_t* tokens, int64_t 
   matmul(w.output, 0, h.data(), n_out, logits, c.n_vocab);
 }
 
+namespace {
+
+// One forward function per ForwardKind; a new kind of architecture is a
+// new function and a row here.
+using ForwardFn = void (*)(const Model&, KvCache&, RecurrentState&, const int32_t*, int64_t,
+                           int64_t, float*, bool, MatmulObserver*);
+
+void forward_transformer(const Model& model, KvCache& cache, RecurrentState&,
+                         const int32_t* tokens, int64_t T, int64_t pos0, float* logits,
+                         bool last_only, MatmulObserver* observer) {
+  forward(model, cache, tokens, T, pos0, logits, last_only, observer);
+}
+
+constexpr struct {
+  ForwardKind kind;
+  ForwardFn fn;
+} kForwardFns[] = {
+    {ForwardKind::kTransformer, forward_transformer},
+    {ForwardKind::kDeltaNetHybrid, forward_delta_net_hybrid},
+};
+
+ForwardFn forward_fn(ForwardKind kind) {
+  for (const auto& f : kForwardFns) {
+    if (f.kind == kind) return f.fn;
+  }
+  APEX_CHECK(false, "no forward function for kind {}", static_cast<int>(kind));
+  return nullptr;
+}
+
+}  // namespace
+
 Context::Context(const Model& model, int64_t n_ctx)
     : model_(model),
       cache_(model.config.n_layer, n_ctx > 0 ? n_ctx : model.config.n_ctx_train,
-             model.config.kv_dim()) {}
+             model.config.kv_dim()),
+      recurrent_(model.config) {}
 
 Status Context::eval(std::span<const int32_t> tokens, std::vector<float>* logits, int64_t n_batch,
                      std::vector<float>* last_logits) {
@@ -140,6 +190,7 @@ Status Context::eval(std::span<const int32_t> tokens, std::vector<float>* logits
                       cache_.n_ctx());
   }
   if (n_batch <= 0) n_batch = n;
+  const ForwardFn run = forward_fn(c.arch->forward);
   if (logits != nullptr) logits->assign(static_cast<size_t>(n * c.n_vocab), 0.0f);
   for (int64_t start = 0; start < n; start += n_batch) {
     const int64_t count = std::min(n_batch, n - start);
@@ -153,7 +204,7 @@ Status Context::eval(std::span<const int32_t> tokens, std::vector<float>* logits
       out = last_logits->data();
       last_only = true;
     }
-    forward(model_, cache_, tokens.data() + start, count, n_past_, out, last_only, observer_);
+    run(model_, cache_, recurrent_, tokens.data() + start, count, n_past_, out, last_only, observer_);
     n_past_ += count;
   }
   if (logits != nullptr && last_logits != nullptr && n > 0) {

@@ -1,6 +1,8 @@
-// Running a model: a Context owns the KV cache and the position, and
-// evaluates tokens in batches (prompt processing) or one at a time
-// (generation). The forward pass itself is forward.cpp's `forward`.
+// Running a model: a Context owns the KV cache, the recurrent state of any
+// linear-attention blocks and the position, and evaluates tokens in batches
+// (prompt processing) or one at a time (generation). The forward pass is
+// one function per ForwardKind: forward.cpp's `forward` for transformers,
+// forward_qwen35moe.cpp's for Gated DeltaNet hybrids.
 #pragma once
 
 #include <cstdint>
@@ -8,6 +10,7 @@
 #include <vector>
 
 #include "engine/attention.h"
+#include "engine/delta_net.h"
 #include "engine/observer.h"
 #include "engine/weights.h"
 #include "util/status.h"
@@ -22,8 +25,11 @@ class Context {
   const Model& model() const { return model_; }
   int64_t n_ctx() const { return cache_.n_ctx(); }
   int64_t n_past() const { return n_past_; }
-  // Forget the sequence (positions restart at 0).
-  void reset() { n_past_ = 0; }
+  // Forget the sequence (positions restart at 0, recurrent state zeroed).
+  void reset() {
+    n_past_ = 0;
+    recurrent_.clear();
+  }
   // Every later eval reports the inputs of its matrix products to `observer`
   // (null: none). The observer must outlive its use.
   void set_observer(MatmulObserver* observer) { observer_ = observer; }
@@ -39,6 +45,7 @@ class Context {
  private:
   const Model& model_;
   KvCache cache_;
+  RecurrentState recurrent_;
   int64_t n_past_ = 0;
   MatmulObserver* observer_ = nullptr;
 };
@@ -49,5 +56,20 @@ class Context {
 // With `observer` set, it sees the input rows of every matrix product.
 void forward(const Model& model, KvCache& cache, const int32_t* tokens, int64_t n_tokens,
              int64_t pos0, float* logits, bool last_only, MatmulObserver* observer = nullptr);
+
+// The same for Gated DeltaNet hybrids (ForwardKind::kDeltaNetHybrid): the
+// attention blocks use `cache`, the linear-attention blocks read and update
+// `state`, which must hold the sequence's state after position pos0 - 1.
+void forward_delta_net_hybrid(const Model& model, KvCache& cache, RecurrentState& state,
+                              const int32_t* tokens, int64_t n_tokens, int64_t pos0,
+                              float* logits, bool last_only, MatmulObserver* observer = nullptr);
+
+// Building blocks every forward function shares.
+// x[n_tokens][n_embd] = rows of token_embd (dequantized).
+void embed_tokens(const Model& model, const int32_t* tokens, int64_t n_tokens, float* x);
+// logits = (rmsnorm(x) * output_norm) . output for every row of x, or only
+// the last when last_only; nothing when logits is null.
+void output_logits(const Model& model, const float* x, int64_t n_tokens, bool last_only,
+                   float* logits, MatmulObserver* observer);
 
 }  // namespace apex::engine

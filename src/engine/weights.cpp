@@ -86,20 +86,38 @@ Result<std::unique_ptr<Model>> load_model(const std::string& path) {
     LayerWeights& l = w.layers[static_cast<size_t>(il)];
     auto n = [&](const char* suffix) { return fmt::format("blk.{}.{}", il, suffix); };
     APEX_TRY_ASSIGN(l.attn_norm, reg.get_f32(n("attn_norm.weight"), c.n_embd));
-    APEX_TRY_ASSIGN(l.wq, reg.get(n("attn_q.weight"), {c.n_embd, c.q_dim()}));
-    APEX_TRY_ASSIGN(l.wk, reg.get(n("attn_k.weight"), {c.n_embd, c.kv_dim()}));
-    APEX_TRY_ASSIGN(l.wv, reg.get(n("attn_v.weight"), {c.n_embd, c.kv_dim()}));
-    APEX_TRY_ASSIGN(l.wo, reg.get(n("attn_output.weight"), {c.q_dim(), c.n_embd}));
+    if (c.is_recurrent(il)) {
+      const int64_t conv = c.ssm_conv_dim(), heads = c.ssm_dt_rank;
+      APEX_TRY_ASSIGN(l.ssm_qkv, reg.get(n("attn_qkv.weight"), {c.n_embd, conv}));
+      APEX_TRY_ASSIGN(l.ssm_z, reg.get(n("attn_gate.weight"), {c.n_embd, c.ssm_value_dim()}));
+      APEX_TRY_ASSIGN(l.ssm_conv1d, reg.get(n("ssm_conv1d.weight"), {c.ssm_d_conv, conv}));
+      if (l.ssm_conv1d.type != quant::TypeId::F32) {
+        return make_error("{}: tensor {} must be F32", path, n("ssm_conv1d.weight"));
+      }
+      APEX_TRY_ASSIGN(l.ssm_dt, reg.get_f32(n("ssm_dt.bias"), heads));
+      APEX_TRY_ASSIGN(l.ssm_a, reg.get_f32(n("ssm_a"), heads));
+      APEX_TRY_ASSIGN(l.ssm_beta, reg.get(n("ssm_beta.weight"), {c.n_embd, heads}));
+      APEX_TRY_ASSIGN(l.ssm_alpha, reg.get(n("ssm_alpha.weight"), {c.n_embd, heads}));
+      APEX_TRY_ASSIGN(l.ssm_norm, reg.get_f32(n("ssm_norm.weight"), c.ssm_d_state));
+      APEX_TRY_ASSIGN(l.ssm_out, reg.get(n("ssm_out.weight"), {c.ssm_value_dim(), c.n_embd}));
+    } else {
+      // A gated query projection carries each head's query and output gate.
+      const int64_t q_rows = a.gated_q ? 2 * c.q_dim() : c.q_dim();
+      APEX_TRY_ASSIGN(l.wq, reg.get(n("attn_q.weight"), {c.n_embd, q_rows}));
+      APEX_TRY_ASSIGN(l.wk, reg.get(n("attn_k.weight"), {c.n_embd, c.kv_dim()}));
+      APEX_TRY_ASSIGN(l.wv, reg.get(n("attn_v.weight"), {c.n_embd, c.kv_dim()}));
+      APEX_TRY_ASSIGN(l.wo, reg.get(n("attn_output.weight"), {c.q_dim(), c.n_embd}));
+    }
     if (a.qkv_bias) {
       APEX_TRY_ASSIGN(l.bq, reg.get_f32(n("attn_q.bias"), c.q_dim()));
       APEX_TRY_ASSIGN(l.bk, reg.get_f32(n("attn_k.bias"), c.kv_dim()));
       APEX_TRY_ASSIGN(l.bv, reg.get_f32(n("attn_v.bias"), c.kv_dim()));
     }
-    if (a.qk_norm) {
+    if (a.qk_norm && !c.is_recurrent(il)) {
       APEX_TRY_ASSIGN(l.q_norm, reg.get_f32(n("attn_q_norm.weight"), c.head_dim));
       APEX_TRY_ASSIGN(l.k_norm, reg.get_f32(n("attn_k_norm.weight"), c.head_dim));
     }
-    APEX_TRY_ASSIGN(l.ffn_norm, reg.get_f32(n("ffn_norm.weight"), c.n_embd));
+    APEX_TRY_ASSIGN(l.ffn_norm, reg.get_f32(n(fmt::format("{}.weight", a.ffn_norm_name).c_str()), c.n_embd));
     if (!c.is_moe()) {
       const gguf::TensorInfo* up = model->file->find_tensor(n("ffn_up.weight"));
       if (up == nullptr || up->ne.size() < 2) return make_error("{}: missing tensor {}", path, n("ffn_up.weight"));

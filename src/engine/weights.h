@@ -46,6 +46,15 @@ struct LayerWeights {
   Weight gate_exps, up_exps, down_exps;  // [n_embd, n_ff, n_expert], [n_ff, n_embd, n_expert]
   Weight shexp_gate_inp;             // [n_embd] F32
   Weight gate_shexp, up_shexp, down_shexp;
+  // Gated DeltaNet blocks (ModelConfig::is_recurrent), instead of wq..wo.
+  Weight ssm_qkv;                    // attn_qkv [n_embd, conv_dim]: q, k, v channels
+  Weight ssm_z;                      // attn_gate [n_embd, value_dim]: the output gate z
+  Weight ssm_conv1d;                 // [d_conv, conv_dim] F32
+  Weight ssm_dt;                     // ssm_dt.bias [n_v_heads] F32
+  Weight ssm_a;                      // [n_v_heads] F32: -exp(A_log)
+  Weight ssm_beta, ssm_alpha;        // [n_embd, n_v_heads]
+  Weight ssm_norm;                   // [d_state] F32
+  Weight ssm_out;                    // [value_dim, n_embd]
 };
 
 struct ModelWeights {
