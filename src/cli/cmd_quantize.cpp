@@ -23,7 +23,7 @@ Command make_quantize() {
     std::vector<std::string> positional;
     std::vector<std::string> tensor_types;
     std::vector<std::string> tensor_type_files;
-    std::string output_tensor_type, token_embedding_type, imatrix;
+    std::string output_tensor_type, token_embedding_type, imatrix, zero_expert_policy = "plain";
     bool pure = false, allow_requantize = false, leave_output = false, dry_run = false;
     bool json = false, verbose = false, no_progress = false;
     int threads = 0;
@@ -58,6 +58,11 @@ Command make_quantize() {
     sub->add_option("--token-embedding-type", args->token_embedding_type, "type for token_embd.weight");
     sub->add_option("--imatrix", args->imatrix,
                     "importance matrix (llama-imatrix's GGUF or legacy .dat format)");
+    sub->add_option("--zero-expert-policy", args->zero_expert_policy,
+                    "experts the imatrix has no calibration data for: plain (default: quantized as\n"
+                    "without an imatrix), ones (importance 1, as llama-quantize), refuse (error);\n"
+                    "see docs/IMATRIX.md")
+        ->check(CLI::IsMember({"plain", "ones", "refuse"}));
     sub->add_flag("--pure", args->pure, "every quantizable tensor gets the ftype's default type");
     sub->add_flag("--allow-requantize", args->allow_requantize,
                   "allow converting tensors that are already quantized (quality suffers)");
@@ -120,6 +125,7 @@ Command make_quantize() {
       if (!s.ok()) return fail(s.message());
     }
     job.imatrix_path = args->imatrix;
+    job.zero_data_policy = *imatrix::parse_policy(args->zero_expert_policy);  // checked by CLI11
     job.dry_run = args->dry_run;
     job.threads = args->threads;
     job.progress = !args->no_progress && !args->json;
@@ -141,6 +147,9 @@ Command make_quantize() {
     }
     auto report = pipeline::quantize_model(job);
     if (!report.ok()) return fail(report.message());
+    if (!args->json) {
+      for (const auto& w : report->warnings) std::fprintf(stderr, "apex: warning: %s\n", w.c_str());
+    }
     if (args->json) {
       fmt::print("{}\n", pipeline::to_json(*report).dump(2));
     } else {

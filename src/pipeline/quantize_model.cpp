@@ -1,6 +1,7 @@
 #include "pipeline/quantize_model.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <chrono>
@@ -66,6 +67,49 @@ int64_t first_non_finite(quant::TypeId type, std::span<const uint8_t> data, int6
   return -1;
 }
 
+// Applies job.zero_data_policy to one tensor whose imatrix entry has
+// matrices (experts) without calibration data: either marks them to be
+// quantized without weights (plain), or points `imat` at a copy with those
+// slices set to 1 (ones), or refuses. Adds one warning line per tensor.
+Status apply_zero_data_policy(const QuantizeJob& job, const imatrix::Imatrix& m, const imatrix::Entry& e,
+                              const std::string& name, int64_t n_mat, quant::TypeId type, const float*& imat,
+                              std::vector<uint8_t>& plain, std::vector<float>& ones,
+                              std::vector<std::string>& warnings) {
+  const std::vector<bool> none = imatrix::matrices_without_data(m, e, n_mat);
+  std::vector<int64_t> empty;
+  for (size_t j = 0; j < none.size(); ++j) {
+    if (none[j]) empty.push_back(static_cast<int64_t>(j));
+  }
+  if (empty.empty()) return Status::Ok();
+  const std::string which =
+      n_mat > 1 ? fmt::format("{} of its {} experts ({})", empty.size(), n_mat, fmt::join(empty, " "))
+                : std::string("the whole tensor");
+  imatrix::ZeroDataPolicy policy = job.zero_data_policy;
+  if (policy == imatrix::ZeroDataPolicy::kRefuse) {
+    return make_error("{}: no calibration data for {} in {} (--zero-expert-policy refuse; "
+                      "plain or ones quantize it anyway, more varied calibration text covers it)",
+                      name, which, job.imatrix_path);
+  }
+  const bool needs_weights = quant::traits(type).needs_imatrix;
+  if (policy == imatrix::ZeroDataPolicy::kPlain && !needs_weights) {
+    plain.assign(static_cast<size_t>(n_mat), 0);
+    for (int64_t j : empty) plain[static_cast<size_t>(j)] = 1;
+    warnings.push_back(fmt::format("{}: no calibration data for {}: quantized without importance weights",
+                                   name, which));
+    return Status::Ok();
+  }
+  const int64_t ne0 = static_cast<int64_t>(e.values.size()) / n_mat;
+  ones = e.values;
+  for (int64_t j : empty) std::fill_n(ones.begin() + j * ne0, ne0, 1.0f);
+  imat = ones.data();
+  warnings.push_back(fmt::format("{}: no calibration data for {}: importance 1 for every column{}", name, which,
+                                 policy == imatrix::ZeroDataPolicy::kPlain
+                                     ? fmt::format(" ({} cannot be made without importance weights)",
+                                                   quant::type_name(type))
+                                     : std::string()));
+  return Status::Ok();
+}
+
 }  // namespace
 
 uint32_t loaded_file_type(const gguf::File& file, std::span<const size_t> order) {
@@ -109,6 +153,15 @@ Result<QuantizeReport> quantize_model(const QuantizeJob& job) {
   if (!job.imatrix_path.empty()) {
     APEX_ASSIGN_OR_RETURN(imat, imatrix::load(job.imatrix_path));
     rules.has_imatrix = true;
+    // llama-quantize ignores entries it has no tensor for; an entry naming a
+    // tensor this model lacks means the imatrix was computed for another
+    // model (a deeper one, another architecture), so it is refused here.
+    for (const imatrix::Entry& e : imat->entries) {
+      if (file->find_tensor(e.name) == nullptr) {
+        return make_error("{}: imatrix entry '{}' names no tensor of {}: the imatrix is from a different model",
+                          job.imatrix_path, e.name, job.input);
+      }
+    }
   }
 
   APEX_ASSIGN_OR_RETURN(std::vector<plan::TensorChoice> choices,
@@ -139,6 +192,10 @@ Result<QuantizeReport> quantize_model(const QuantizeJob& job) {
 
   // Tensor table and the importance vector of each tensor that is converted.
   std::vector<const float*> imatrix_of(descs.size(), nullptr);
+  // The zero-data policy's per-tensor state: matrices quantized without
+  // weights, and importance vectors with such matrices set to 1.
+  std::vector<std::vector<uint8_t>> plain_of(descs.size());
+  std::vector<std::vector<float>> ones_of(descs.size());
   for (size_t i = 0; i < descs.size(); ++i) {
     const auto& d = descs[i];
     const auto& src = file->tensors()[order[i]];
@@ -164,6 +221,12 @@ Result<QuantizeReport> quantize_model(const QuantizeJob& job) {
                             job.imatrix_path, d.name, v->size(), d.ne[0] * n_mat, d.ne[0], n_mat);
         }
       }
+    }
+    if (imatrix_of[i] != nullptr) {
+      const int64_t n_mat = d.ne.size() > 2 ? d.ne[2] : 1;
+      APEX_RETURN_IF_ERROR(apply_zero_data_policy(job, *imat, *imat->find_entry(d.name), d.name, n_mat,
+                                                  c.type, imatrix_of[i], plain_of[i], ones_of[i],
+                                                  report.warnings));
     }
     if (tr.quantized && c.requires_imatrix && imatrix_of[i] == nullptr && !job.dry_run) {
       return make_error("tensor {} needs an importance matrix for {} but {}", d.name,
@@ -236,6 +299,7 @@ Result<QuantizeReport> quantize_model(const QuantizeJob& job) {
       tj.rows_per_matrix = src.ne.size() > 1 ? src.ne[1] : 1;
       tj.n_rows = src.n_rows();
       tj.imatrix = imatrix_of[i];
+      tj.plain_matrices = plain_of[i];
       APEX_RETURN_IF_ERROR(convert_tensor(
           tj, copts, [&](std::span<const uint8_t> bytes) { return writer->write(bytes); },
           [&](int64_t rows) { bar.advance(static_cast<uint64_t>(rows * src.ne[0])); }));
@@ -298,6 +362,7 @@ nlohmann::json to_json(const QuantizeReport& r) {
   j["bpw"] = r.n_elements ? 8.0 * r.dst_bytes / r.n_elements : 0.0;
   j["n_fallback"] = r.n_fallback;
   j["seconds"] = r.seconds;
+  j["warnings"] = r.warnings;
   j["tensors"] = nlohmann::json::array();
   for (const auto& t : r.tensors) {
     j["tensors"].push_back({{"name", t.name},

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "gguf/gguf.h"
+#include "imatrix/coverage.h"
 #include "plan/llama_rules.h"
 #include "util/status.h"
 
@@ -23,6 +24,8 @@ struct QuantizeJob {
   const plan::FtypeInfo* ftype = nullptr;
   plan::QuantizeOptions rules;        // pure, output/token-embd types, overrides...
   std::string imatrix_path;           // empty: none
+  // What to do with experts (matrices) the imatrix has no data for.
+  imatrix::ZeroDataPolicy zero_data_policy = imatrix::ZeroDataPolicy::kPlain;
   // Extra metadata set after llama-quantize's keys (e.g. apex.* keys).
   std::vector<gguf::KeyValue> extra_metadata;
   bool dry_run = false;
@@ -52,6 +55,9 @@ struct QuantizeReport {
   int64_t n_elements = 0;
   int n_fallback = 0;
   double seconds = 0;
+  // One line per tensor with matrices the imatrix has no data for, saying
+  // what the zero-data policy did (the CLI prints them as warnings).
+  std::vector<std::string> warnings;
   bool dry_run = false;
 };
 

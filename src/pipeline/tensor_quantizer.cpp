@@ -108,7 +108,9 @@ Status convert_tensor(const TensorJob& job, const ConvertOptions& opts, const By
                 const int64_t global = first + row;
                 const int64_t matrix = global / job.rows_per_matrix;
                 const int64_t n = std::min(end - row, (matrix + 1) * job.rows_per_matrix - global);
-                const float* imat = job.imatrix ? job.imatrix + matrix * job.n_per_row : nullptr;
+                const bool plain = static_cast<size_t>(matrix) < job.plain_matrices.size() &&
+                                   job.plain_matrices[static_cast<size_t>(matrix)] != 0;
+                const float* imat = job.imatrix && !plain ? job.imatrix + matrix * job.n_per_row : nullptr;
                 uint8_t* d = dst.data() + static_cast<size_t>(row) * dst_row;
                 dst_t.quantize(f32.data() + row * job.n_per_row, d, n, job.n_per_row, imat);
                 if (dst_t.validate != nullptr && !dst_t.validate(d, static_cast<size_t>(n) * dst_row)) {

@@ -24,6 +24,10 @@ struct TensorJob {
   int64_t n_rows = 0;              // ne[1] * ne[2] * ne[3]
   // Null, or n_per_row floats per matrix (ne[2]*ne[3] matrices, e.g. experts).
   const float* imatrix = nullptr;
+  // Empty, or one flag per matrix: a set flag quantizes that matrix without
+  // importance weights although `imatrix` is given (an expert the
+  // calibration text never reached; see imatrix::ZeroDataPolicy).
+  std::span<const uint8_t> plain_matrices;
 };
 
 struct ConvertOptions {
