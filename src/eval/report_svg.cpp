@@ -141,18 +141,43 @@ std::string render_scatter_svg(const ScatterPlot& plot) {
   add("</g>");
 
   add(R"(<g class="points">)");
-  for (size_t i = 0; i < pts.size(); ++i) {
-    const auto& p = pts[i];
-    const double x = px(p.x), y = py(p.y);
+  for (const auto& p : pts) {
     add(fmt::format(R"(<circle class="point" data-label="{}" cx="{:.3f}" cy="{:.3f}" r="4.5" fill="{}" stroke="{}">)"
                     R"(<title>{}: {:g}, {:g}</title></circle>)",
-                    xml_escape(p.label), x, y, p.highlight ? "#d9480f" : "#ffffff",
+                    xml_escape(p.label), px(p.x), py(p.y), p.highlight ? "#d9480f" : "#ffffff",
                     p.highlight ? "#d9480f" : "#1c7ed6", xml_escape(p.label), p.x, p.y));
-    // Labels alternate above and below their point so neighbours overlap less;
-    // near the right edge they go to the left of the point.
-    const bool left = x > kLeft + kPlotW * 0.8;
-    add(fmt::format(R"(<text class="label" x="{:.3f}" y="{:.3f}" text-anchor="{}" font-size="11">{}</text>)",
-                    left ? x - 7 : x + 7, i % 2 == 0 ? y - 6 : y + 13, left ? "end" : "start", xml_escape(p.label)));
+  }
+  add("</g>");
+  // Labels: each goes to the first of a few spots around its point whose
+  // box (estimated from the text length) overlaps no label placed before it
+  // and stays inside the plot; quantizations of one size sit close together.
+  struct Box {
+    double x0, y0, x1, y1;
+    bool hits(const Box& o) const { return x0 < o.x1 && o.x0 < x1 && y0 < o.y1 && o.y0 < y1; }
+  };
+  std::vector<Box> placed;
+  add(R"(<g class="labels" font-size="11">)");
+  for (const auto& p : pts) {
+    const double x = px(p.x), y = py(p.y);
+    const double w = 6.2 * static_cast<double>(p.label.size()), h = 11;
+    double best_x = x + 7, best_y = y - 6;
+    bool best_left = false;
+    for (int ring = 0; ring < 4; ++ring) {
+      bool found = false;
+      for (int side = 0; side < 4 && !found; ++side) {
+        const bool left = side >= 2;
+        const double ty = (side % 2 == 0) ? y - 6 - 12 * ring : y + 13 + 12 * ring;
+        const double tx = left ? x - 7 : x + 7;
+        const Box b{left ? tx - w : tx, ty - h + 2, left ? tx : tx + w, ty + 2};
+        if (b.x0 < kLeft || b.x1 > kLeft + kPlotW || b.y0 < kTop || b.y1 > kTop + kPlotH) continue;
+        if (std::any_of(placed.begin(), placed.end(), [&](const Box& o) { return o.hits(b); })) continue;
+        best_x = tx, best_y = ty, best_left = left, found = true;
+      }
+      if (found) break;
+    }
+    placed.push_back({best_left ? best_x - w : best_x, best_y - h + 2, best_left ? best_x : best_x + w, best_y + 2});
+    add(fmt::format(R"(<text class="label" x="{:.3f}" y="{:.3f}" text-anchor="{}">{}</text>)", best_x, best_y,
+                    best_left ? "end" : "start", xml_escape(p.label)));
   }
   add("</g>");
   add("</svg>");

@@ -56,6 +56,10 @@ struct Fixture {
   json j;
   bool have_inputs = false;
 
+  ~Fixture() {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
   RunResult run(const std::string& args) const { return apex::testing::run_apex(dir, args); }
   std::string file(const std::string& name) const { return (dir / name).string(); }
   std::string report() const { return file("report"); }
