@@ -17,11 +17,11 @@ namespace fs = std::filesystem;
 using testing::expect_one_line_error;
 using testing::run_apex;
 
-// A copy of the qwen3moe round-trip checkpoint to break.
+// A copy of a small sharded qwen3moe checkpoint (byte-level vocabulary) to break.
 class ConvertBadInput : public ::testing::Test {
  protected:
   void SetUp() override {
-    const auto& f = testing::fixture(testing::Case{"qwen3moe", "f16", "f16"});
+    const auto& f = testing::fixture(testing::Case{"qwen3moe", "f16", "f16", true});
     ASSERT_TRUE(f.error.empty()) << f.error;
     dir_ = f.dir / "bad";
     fs::remove_all(dir_);
@@ -33,6 +33,11 @@ class ConvertBadInput : public ::testing::Test {
   void TearDown() override { fs::remove_all(dir_); }
 
   nlohmann::json config() const { return nlohmann::json::parse(testing::slurp(hf_ / "config.json")); }
+  // The shard the index assigns a tensor to.
+  std::string shard_of(const std::string& tensor) const {
+    const auto index = nlohmann::json::parse(testing::slurp(hf_ / "model.safetensors.index.json"));
+    return index["weight_map"][tensor].get<std::string>();
+  }
   void write_config(const nlohmann::json& c) const { std::ofstream(hf_ / "config.json") << c.dump(2); }
 
   testing::RunResult convert() const {
@@ -68,17 +73,20 @@ TEST_F(ConvertBadInput, UnsupportedArchitecture) {
 
 TEST_F(ConvertBadInput, ConfigInconsistentWithTensors) {
   auto c = config();
+  const int64_t n_vocab = c["vocab_size"].get<int64_t>();
   c["hidden_size"] = 128;
   write_config(c);
   auto r = convert();
-  expect_one_line_error(r, {"config.json", "model.embed_tokens.weight", "[151669, 64]", "[151669, 128]"});
+  expect_one_line_error(r, {"config.json", "model.embed_tokens.weight", fmt::format("[{}, 256]", n_vocab),
+                            fmt::format("[{}, 128]", n_vocab)});
   expect_no_output();
 
-  c["hidden_size"] = 64;
+  c["hidden_size"] = 256;
   c["num_experts"] = 3;  // the checkpoint holds experts 0..3
   write_config(c);
   r = convert();
-  expect_one_line_error(r, {"mlp.experts.3.", "3 experts"});
+  // The router, read before the experts, already disagrees.
+  expect_one_line_error(r, {"config.json", "model.layers.0.mlp.gate.weight", "[4, 256]", "[3, 256]"});
   expect_no_output();
 
   c["num_experts"] = 4;
@@ -90,28 +98,39 @@ TEST_F(ConvertBadInput, ConfigInconsistentWithTensors) {
 }
 
 TEST_F(ConvertBadInput, ShardListedButAbsent) {
-  fs::remove(hf_ / "model-00002-of-00003.safetensors");
+  // The shard holding block 1's first tensor in reading order.
+  const std::string shard = shard_of("model.layers.1.input_layernorm.weight");
+  fs::remove(hf_ / shard);
   auto r = convert();
-  expect_one_line_error(r, {"model.safetensors.index.json", "model-00002-of-00003.safetensors", "model.layers.0."});
+  expect_one_line_error(r, {"model.safetensors.index.json", shard, "model.layers."});
   expect_no_output();
 }
 
 TEST_F(ConvertBadInput, UnsupportedDtype) {
   // lm_head.weight rewritten as an int8 tensor of the same shape.
-  const fs::path shard = hf_ / "model-00003-of-00003.safetensors";
+  const std::string shard_name = shard_of("lm_head.weight");
+  const fs::path shard = hf_ / shard_name;
   auto file = st::File::open(shard.string());
   ASSERT_TRUE(file.ok()) << file.message();
-  ASSERT_NE((*file)->find("lm_head.weight"), nullptr);
-  const auto shape = (*file)->find("lm_head.weight")->shape;
+  // Same shard, same tensors, lm_head.weight now int8.
+  std::vector<st::TensorDecl> decls;
+  for (const auto& t : (*file)->tensors()) {
+    decls.push_back({t.name, t.name == "lm_head.weight" ? st::DType::I8 : t.dtype, t.shape});
+  }
+  std::vector<std::vector<uint8_t>> data;
+  for (const auto& t : (*file)->tensors()) {
+    const auto d = (*file)->tensor_data(t);
+    data.emplace_back(t.name == "lm_head.weight" ? std::vector<uint8_t>(static_cast<size_t>(t.n_elements()))
+                                                 : std::vector<uint8_t>(d.begin(), d.end()));
+  }
   file->reset();
   fs::remove(shard);
-  auto w = st::Writer::create(shard.string(), {{"lm_head.weight", st::DType::I8, shape}});
+  auto w = st::Writer::create(shard.string(), decls);
   ASSERT_TRUE(w.ok()) << w.message();
-  std::vector<uint8_t> zeros(static_cast<size_t>(shape[0] * shape[1]));
-  ASSERT_TRUE((*w)->write_tensor(zeros).ok());
+  for (const auto& d : data) ASSERT_TRUE((*w)->write_tensor(d).ok());
   ASSERT_TRUE((*w)->finish().ok());
   auto r = convert();
-  expect_one_line_error(r, {"model-00003-of-00003.safetensors", "lm_head.weight", "I8"});
+  expect_one_line_error(r, {shard_name, "lm_head.weight", "I8"});
   expect_no_output();
 }
 

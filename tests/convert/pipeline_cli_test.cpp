@@ -20,76 +20,13 @@ namespace {
 namespace fs = std::filesystem;
 using testing::run_apex;
 
-std::string utf8(uint32_t cp) {
-  std::string s;
-  if (cp < 0x80) {
-    s += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    s += static_cast<char>(0xC0 | (cp >> 6));
-    s += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    s += static_cast<char>(0xE0 | (cp >> 12));
-    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    s += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-  return s;
-}
-
-// GPT-2's byte -> printable character table (bytes_to_unicode).
-std::vector<std::string> byte_chars() {
-  std::vector<std::string> out(256);
-  uint32_t next = 256;
-  for (uint32_t b = 0; b < 256; ++b) {
-    const bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174);
-    out[b] = utf8(printable ? b : next++);
-  }
-  return out;
-}
-
-// A small byte-level BPE tokenizer with Qwen3's pre-tokenizer and decoder.
-void write_tiny_tokenizer(const fs::path& dir) {
-  fs::create_directories(dir);
-  const auto qwen = nlohmann::json::parse(testing::slurp(testing::tokenizer_dir() + "/tokenizer.json"));
-  nlohmann::json vocab = nlohmann::json::object();
-  const auto bytes = byte_chars();
-  for (int b = 0; b < 256; ++b) vocab[bytes[b]] = b;
-  nlohmann::json merges = nlohmann::json::array();
-  const std::string sp = bytes[' '];
-  const std::vector<std::pair<std::string, std::string>> pairs = {
-      {sp, "t"}, {"h", "e"}, {sp + "t", "he"}, {"i", "n"}, {"e", "r"}, {"a", "n"}, {"o", "n"}, {"r", "e"},
-      {sp, "a"}, {"e", "n"}, {"a", "t"}, {"o", "r"}, {sp, "s"}, {"e", "d"}, {sp, "o"}, {"i", "s"},
-      {sp, "w"}, {"a", "l"}, {"a", "r"}, {sp, "c"}, {"i", "t"}, {sp, "f"}, {"e", "s"}, {sp, "b"},
-      {"in", "g"}, {sp, "p"}, {"o", "u"}, {sp + "a", "n"}, {sp, "m"}, {"l", "e"}, {sp + "o", "f"},
-      {sp, "in"}, {"i", "c"}, {"a", "s"}, {sp + "an", "d"}, {sp, "h"}, {"r", "o"}, {"l", "l"},
-      {sp, "d"}, {"o", "m"}, {sp, "th"}, {sp, "1"}, {"i", "on"}, {sp, "=" }};
-  int id = 256;
-  for (const auto& [a, b] : pairs) {
-    if (vocab.contains(a + b)) continue;
-    merges.push_back(a + " " + b);
-    vocab[a + b] = id++;
-  }
-  nlohmann::json tok = qwen;
-  tok["model"]["vocab"] = vocab;
-  tok["model"]["merges"] = merges;
-  tok["added_tokens"] = nlohmann::json::array();
-  for (const char* t : {"<|endoftext|>", "<|im_start|>", "<|im_end|>"}) {
-    tok["added_tokens"].push_back({{"id", id++}, {"content", t}, {"single_word", false}, {"lstrip", false},
-                                   {"rstrip", false}, {"normalized", false}, {"special", true}});
-  }
-  std::ofstream(dir / "tokenizer.json") << tok.dump();
-  std::ofstream(dir / "tokenizer_config.json")
-      << nlohmann::json{{"add_bos_token", false}, {"bos_token", nullptr}, {"eos_token", "<|im_end|>"},
-                        {"pad_token", "<|endoftext|>"}}
-             .dump(2);
-}
-
 TEST(PipelineCli, ConvertImatrixTiersEvaluate) {
   const fs::path dir = testing::cli_scratch("apex_pipeline_cli");
   const fs::path tok = dir / "tok", original = dir / "original.gguf", hf = dir / "tiny-moe", out = dir / "out";
   fs::remove_all(hf);
   fs::remove_all(out);
   ASSERT_TRUE(fs::exists(testing::tokenizer_dir() + "/tokenizer.json")) << "run scripts/deps.sh --oracle";
-  write_tiny_tokenizer(tok);
+  testing::write_tiny_tokenizer(tok);
   auto r = run_apex(dir, "synth --arch qwen3moe --layers 2 --embd 256 --heads 4 --kv-heads 2 --experts 4 "
                          "--experts-used 2 --ff 256 --type f16 --threads 2 --no-progress --tokenizer " +
                              (tok / "tokenizer.json").string() + " " + original.string());
