@@ -35,25 +35,28 @@ void attention(const ModelConfig& c, const KvCache& cache, int layer, const floa
     const int h = static_cast<int>(job % c.n_head);
     const int kvh = h / group;
     const int64_t n_kv = pos0 + t + 1;  // causal: positions 0..pos0+t
-    std::vector<uint16_t> qh(static_cast<size_t>(hd));
+    // Per-thread scratch: no TBB waits inside, so a thread never re-enters.
+    thread_local std::vector<uint16_t> qh;
+    thread_local std::vector<float> p;
+    thread_local std::vector<double> acc;
+    qh.resize(static_cast<size_t>(hd));
     const float* qsrc = q + t * c.q_dim() + h * hd;
     for (int64_t i = 0; i < hd; ++i) qh[i] = quant::fp32_to_fp16(qsrc[i]);
     // ggml soft-maxes a padded row whose masked entries are -inf; padding to
     // a multiple of 4 makes every real entry go through the same exp.
     const int64_t n_pad = (n_kv + 3) / 4 * 4;
-    std::vector<float> p(static_cast<size_t>(n_pad), -INFINITY);
+    p.assign(static_cast<size_t>(n_pad), -INFINITY);
     for (int64_t j = 0; j < n_kv; ++j) {
       p[j] = simd::dot_f16(qh.data(), cache.k(layer, j) + kvh * hd, hd) * scale;
     }
     softmax(p.data(), n_pad);
     // Products of two F16 values are exact in float; ggml sums them over the
     // positions in double (its V product is a dot over the transposed cache).
-    std::vector<double> acc(static_cast<size_t>(hd), 0.0);
+    acc.assign(static_cast<size_t>(hd), 0.0);
     for (int64_t j = 0; j < n_kv; ++j) {
       const float pj = quant::fp16_to_fp32(quant::fp32_to_fp16(p[j]));
       if (pj == 0.0f) continue;
-      const uint16_t* vj = cache.v(layer, j) + kvh * hd;
-      for (int64_t i = 0; i < hd; ++i) acc[i] += static_cast<double>(pj * quant::fp16_to_fp32(vj[i]));
+      simd::accumulate_f16_double(pj, cache.v(layer, j) + kvh * hd, acc.data(), hd);
     }
     float* o = out + t * c.q_dim() + h * hd;
     for (int64_t i = 0; i < hd; ++i) o[i] = static_cast<float>(acc[i]);

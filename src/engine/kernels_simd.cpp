@@ -1,6 +1,6 @@
 // Engine kernels, compiled once per Highway target through foreach_target.
 // The float dots reproduce ggml's plain build (products in float, sums in
-// double); the packed integer dots keep ggml's float order exactly, so
+// double); the panel integer GEMM keeps ggml's float order exactly, so
 // quantized logits stay bit-identical to the oracle's.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "engine/kernels_simd.cpp"
@@ -8,9 +8,11 @@
 
 #include <hwy/highway.h>
 
+#include <cmath>
 #include <cstring>
 
 #include "engine/kernels_simd.h"
+#include "engine/ops.h"
 #include "engine/packed_rows.h"
 #include "engine/quant_dot.h"
 #include "quant/fp16.h"
@@ -75,154 +77,279 @@ void AxpyF16(float a, const uint16_t* v_bits, float* out, int64_t n) {
   for (; i < n; ++i) out[i] += a * quant::fp16_to_fp32(v_bits[i]);
 }
 
-// ---- packed integer dot products (packed_rows.h) ----
-// R weight rows against one activation row. The integer sums come from
-// 16-bit pairwise multiply-adds (exact, order free); the float part below is
-// ggml's plain kernels' order, operation by operation.
-constexpr int kMaxPackedRows = 4;
-
-// Eight lane sums (element index mod 8) of the 256 products of one block,
-// for each of R rows. Needs 8 | 2 * Lanes(int32) (every x86 target).
-template <int R>
-HWY_INLINE void Lanes8Block(const int16_t* const* w, const int16_t* a, int32_t (*lanes)[8]) {
-  const hn::ScalableTag<int16_t> d16;
-  const hn::Repartition<int32_t, decltype(d16)> d32;
-  const size_t N16 = hn::Lanes(d16), N32 = hn::Lanes(d32);
-  using V32 = hn::Vec<decltype(d32)>;
-  V32 acc0[R], acc1[R], unused = hn::Zero(d32);
-  for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = hn::Zero(d32);
-  for (size_t i = 0; i < 256; i += 2 * N16) {
-    const auto a0 = hn::LoadU(d16, a + i), a1 = hn::LoadU(d16, a + i + N16);
-    for (int r = 0; r < R; ++r) {
-      acc0[r] = hn::ReorderWidenMulAccumulate(d32, hn::LoadU(d16, w[r] + i), a0, acc0[r], unused);
-      acc1[r] = hn::ReorderWidenMulAccumulate(d32, hn::LoadU(d16, w[r] + i + N16), a1, acc1[r], unused);
-    }
+// acc[i] += double(p * v[i]) for n F16 values: ggml's plain build forms the
+// product in float (exact for an F16 p) and sums over positions in double.
+// The same operations lane by lane, so the result is bit-identical.
+void AccumulateF16Double(float p, const uint16_t* v_bits, double* acc, int64_t n) {
+  const hn::ScalableTag<double> dd;
+  const hn::Rebind<float, decltype(dd)> df;
+  const hn::Rebind<hwy::float16_t, decltype(dd)> dh;
+  const auto* v = reinterpret_cast<const hwy::float16_t*>(v_bits);
+  const int64_t N = static_cast<int64_t>(hn::Lanes(dd));
+  const auto vp = hn::Set(df, p);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) {
+    const auto prod = hn::Mul(vp, hn::PromoteTo(df, hn::LoadU(dh, v + i)));
+    hn::StoreU(hn::Add(hn::LoadU(dd, acc + i), hn::PromoteTo(dd, prod)), dd, acc + i);
   }
-  HWY_ALIGN int32_t buf[2 * hn::MaxLanes(d32)];
-  for (int r = 0; r < R; ++r) {
-    const V32 v0 = hn::RearrangeToOddPlusEven(acc0[r], unused);
-    const V32 v1 = hn::RearrangeToOddPlusEven(acc1[r], unused);
+  for (; i < n; ++i) acc[i] += static_cast<double>(p * quant::fp16_to_fp32(v_bits[i]));
+}
+
+// ---- ggml's SSE2 exp, lane by lane (ops.cpp's exp_approx) ----
+// The same float operations in the same order (separate multiplies and
+// adds), so every lane equals exp_approx bit for bit; lanes whose exponent
+// leaves the normal range take the scalar function.
+template <class DF, class VF = hn::Vec<DF>>
+HWY_INLINE VF ExpApprox(DF df, VF x) {
+  const hn::RebindToUnsigned<DF> du;
+  const VF shift = hn::Set(df, 0x1.8p23f);
+  const VF z = hn::Add(hn::Mul(x, hn::Set(df, 0x1.715476p+0f)), shift);
+  const VF n = hn::Sub(z, shift);
+  const VF b = hn::Sub(hn::Sub(x, hn::Mul(n, hn::Set(df, 0x1.62e4p-1f))), hn::Mul(n, hn::Set(df, 0x1.7f7d1cp-20f)));
+  const auto e = hn::ShiftLeft<23>(hn::BitCast(du, z));
+  const VF k = hn::BitCast(df, hn::Add(e, hn::Set(du, 0x3f800000u)));
+  const VF u = hn::Mul(b, b);
+  const VF p1 = hn::Add(hn::Mul(hn::Set(df, 0x1.0e4020p-7f), b), hn::Set(df, 0x1.573e2ep-5f));
+  const VF p2 = hn::Add(hn::Mul(hn::Set(df, 0x1.555e66p-3f), b), hn::Set(df, 0x1.fffdb6p-2f));
+  const VF j = hn::Add(hn::Mul(hn::Add(hn::Mul(p1, u), p2), u), hn::Mul(hn::Set(df, 0x1.ffffecp-1f), b));
+  VF r = hn::Add(hn::Mul(j, k), k);
+  const auto outside = hn::Not(hn::Le(hn::Abs(n), hn::Set(df, 126.0f)));
+  if (HWY_UNLIKELY(!hn::AllFalse(df, outside))) {
+    HWY_ALIGN float xs[hn::MaxLanes(df)];
+    HWY_ALIGN float rs[hn::MaxLanes(df)];
+    hn::Store(x, df, xs);
+    for (size_t i = 0; i < hn::Lanes(df); ++i) rs[i] = exp_approx(xs[i]);
+    r = hn::Load(df, rs);
+  }
+  return r;
+}
+
+// out[i] = exp_approx(x[i] - sub) for i < n (n a multiple of 4 or not).
+void ExpSub(const float* x, float sub, float* out, int64_t n) {
+  const hn::ScalableTag<float> df;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  const auto vs = hn::Set(df, sub);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) hn::StoreU(ExpApprox(df, hn::Sub(hn::LoadU(df, x + i), vs)), df, out + i);
+  for (; i < n; ++i) out[i] = exp_approx(x[i] - sub);
+}
+
+// out[i] = gate[i] / (1 + exp_approx(0 - gate[i])) * up[i] for i < n.
+void SwigluApprox(const float* gate, const float* up, float* out, int64_t n) {
+  const hn::ScalableTag<float> df;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  const auto one = hn::Set(df, 1.0f), zero = hn::Zero(df);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) {
+    const auto g = hn::LoadU(df, gate + i);
+    const auto e = ExpApprox(df, hn::Sub(zero, g));
+    hn::StoreU(hn::Mul(hn::Div(g, hn::Add(one, e)), hn::LoadU(df, up + i)), df, out + i);
+  }
+  for (; i < n; ++i) out[i] = gate[i] / (1.0f + exp_approx(0.0f - gate[i])) * up[i];
+}
+
+// ---- panel integer GEMM (packed_rows.h) ----
+// P weight rows (one panel) against C activation rows at a time: C int32
+// accumulators, one lane per weight row, fed by pairwise multiply-adds of a
+// panel vector (P rows' element pair k) with the broadcast pair k of each
+// activation row. The integer sums are exact; the float part is ggml's plain
+// kernels' order, operation by operation (no fused multiply-adds), so every
+// lane equals quant_dot.h's row kernel bit for bit.
+
+int PanelRows() { return static_cast<int>(hn::Lanes(hn::ScalableTag<int32_t>())); }
+
+HWY_INLINE int32_t LoadPair(const int16_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
 #if HWY_TARGET != HWY_SCALAR
-    constexpr size_t kMax32 = hn::MaxLanes(decltype(d32)());
-    if constexpr (kMax32 == 16) {
-      // AVX-512: lanes k and k + 8 hold the same lane; fold the halves.
-      const hn::Half<decltype(d32)> d8;
-      const auto v = hn::Add(v0, v1);
-      hn::StoreU(hn::Add(hn::LowerHalf(d8, v), hn::UpperHalf(d8, v)), d8, lanes[r]);
-      continue;
-    } else if constexpr (kMax32 == 8) {
-      hn::StoreU(hn::Add(v0, v1), d32, lanes[r]);
-      continue;
-    }
-#endif
-    for (int l = 0; l < 8; ++l) lanes[r][l] = 0;
-    if (N32 % 8 == 0) {
-      hn::Store(hn::Add(v0, v1), d32, buf);
-      for (size_t k = 0; k < N32; ++k) lanes[r][k % 8] += buf[k];
-    } else {
-      hn::Store(v0, d32, buf);
-      hn::Store(v1, d32, buf + N32);
-      for (size_t k = 0; k < 2 * N32; ++k) lanes[r][k % 8] += buf[k];
-    }
-  }
-}
-
-// The sum of the 32 products of one block of 32, for each of R rows.
-template <int R>
-HWY_INLINE void Sum32Block(const int16_t* const* w, const int16_t* a, int32_t* sums) {
-  const hn::ScalableTag<int16_t> d16;
-  const hn::Repartition<int32_t, decltype(d16)> d32;
-  const size_t N16 = hn::Lanes(d16);
+// Q8_0: sum += isum * (dx * dy) per block of 32.
+template <int C>
+HWY_INLINE void PanelTokens32(const Panel& panel, const int16_t* const* aq, const float* const* ad,
+                              float* const* out, int nr) {
+  const hn::ScalableTag<int32_t> d32;
+  const hn::Repartition<int16_t, decltype(d32)> d16;
+  const hn::Rebind<float, decltype(d32)> df;
   using V32 = hn::Vec<decltype(d32)>;
-  V32 acc[R], unused = hn::Zero(d32);
-  for (int r = 0; r < R; ++r) acc[r] = hn::Zero(d32);
-  for (size_t i = 0; i < 32; i += N16) {
-    const auto av = hn::LoadU(d16, a + i);
-    for (int r = 0; r < R; ++r) {
-      acc[r] = hn::ReorderWidenMulAccumulate(d32, hn::LoadU(d16, w[r] + i), av, acc[r], unused);
-    }
-  }
-  for (int r = 0; r < R; ++r) {
-    sums[r] = hn::GetLane(hn::SumOfLanes(d32, hn::RearrangeToOddPlusEven(acc[r], unused)));
-  }
-}
-
-template <int R>
-void PackedDotR(PackedKind kind, const PackedRow* const* rows, const int16_t* aq, const float* ad,
-                const int16_t* absums, int64_t n, float* out) {
-  const int16_t* w[R];
-  for (int r = 0; r < R; ++r) w[r] = rows[r]->q.data();
-  float sumf[R] = {};
-  if (kind == PackedKind::kBlock32) {
-    for (int64_t b = 0; b < n / 32; ++b) {
-      int32_t isum[R];
-      Sum32Block<R>(w, aq + 32 * b, isum);
-      for (int r = 0; r < R; ++r) {
-        sumf[r] += static_cast<float>(isum[r]) * (rows[r]->d[b] * ad[b]);
-        w[r] += 32;
+  using VF = hn::Vec<decltype(df)>;
+  const int64_t P = static_cast<int64_t>(hn::Lanes(d32));
+  V32 iacc[C];
+  VF facc[C];
+  const V32 zero = hn::Zero(d32);
+  for (int c = 0; c < C; ++c) facc[c] = hn::Zero(df);
+  for (int64_t b = 0; b < panel.n_blocks; ++b) {
+    for (int c = 0; c < C; ++c) iacc[c] = zero;
+    const int32_t* w = panel.q.data() + b * 16 * P;
+    for (int64_t k = 0; k < 16; ++k) {
+      const auto wv = hn::BitCast(d16, hn::LoadU(d32, w + k * P));
+      for (int c = 0; c < C; ++c) {
+        V32 unused = zero;
+        const auto av = hn::BitCast(d16, hn::Set(d32, LoadPair(aq[c] + b * 32 + 2 * k)));
+        iacc[c] = hn::ReorderWidenMulAccumulate(d32, wv, av, iacc[c], unused);
       }
     }
-    for (int r = 0; r < R; ++r) out[r] = sumf[r];
-    return;
+    const VF dw = hn::LoadU(df, panel.d.data() + b * P);
+    for (int c = 0; c < C; ++c) {
+      facc[c] = hn::Add(facc[c], hn::Mul(hn::ConvertTo(df, iacc[c]), hn::Mul(dw, hn::Set(df, ad[c][b]))));
+    }
   }
-  float sums[R][8] = {};
-  for (int64_t b = 0; b < n / 256; ++b) {
-    const int16_t* a = aq + 256 * b;
-    const int16_t* bs = absums + 16 * b;
-    if (kind == PackedKind::kSub32) {
-      for (int ib = 0; ib < 8; ++ib) {
-        int32_t isum[R];
-        const int16_t* ws[R];
-        for (int r = 0; r < R; ++r) ws[r] = w[r] + 32 * ib;
-        Sum32Block<R>(ws, a + 32 * ib, isum);
-        for (int r = 0; r < R; ++r) {
-          const float d4d8 = rows[r]->d[b] * ad[b];
-          const float d1 = d4d8 * static_cast<float>(rows[r]->aux[b * 16 + ib]);
-          sumf[r] += d1 * static_cast<float>(isum[r]);
-        }
-      }
+  HWY_ALIGN float buf[hn::MaxLanes(df)];
+  for (int c = 0; c < C; ++c) {
+    if (nr == P) {
+      hn::StoreU(facc[c], df, out[c]);
     } else {
-      int32_t lanes[R][8];
-      Lanes8Block<R>(w, a, lanes);
-      for (int r = 0; r < R; ++r) {
-        const PackedRow& p = *rows[r];
-        const float d = p.d[b] * ad[b];
-        if (kind == PackedKind::kTotalMin) {
-          int32_t isum = 0, summs = 0;
-          for (int l = 0; l < 8; ++l) isum += lanes[r][l];
-          for (int j = 0; j < 16; ++j) summs += bs[j] * p.aux[b * 16 + j];
-          const float dmin = p.dmin[b] * ad[b];
-          sumf[r] += d * static_cast<float>(isum) - dmin * static_cast<float>(summs);
-          continue;
-        }
-        for (int l = 0; l < 8; ++l) sums[r][l] += d * static_cast<float>(lanes[r][l]);
-        if (kind == PackedKind::kLanes8Min) {
-          int32_t sumi = 0;
-          for (int j = 0; j < 16; ++j) sumi += bs[j] * p.aux[b * 16 + j];
-          const float dmin = p.dmin[b] * ad[b];
-          sumf[r] -= dmin * static_cast<float>(sumi);
-        }
-      }
+      hn::Store(facc[c], df, buf);
+      for (int r = 0; r < nr; ++r) out[c][r] = buf[r];
     }
-    for (int r = 0; r < R; ++r) w[r] += 256;
-  }
-  for (int r = 0; r < R; ++r) {
-    if (kind == PackedKind::kLanes8Min || kind == PackedKind::kLanes8) {
-      for (int l = 0; l < 8; ++l) sumf[r] += sums[r][l];
-    }
-    out[r] = sumf[r];
   }
 }
 
-void PackedDotRows(int kind, int n_rows, const PackedRow* const* rows, const int16_t* aq,
-                   const float* ad, const int16_t* absums, int64_t n, float* out) {
-  const auto k = static_cast<PackedKind>(kind);
-  switch (n_rows) {
-    case 4: PackedDotR<4>(k, rows, aq, ad, absums, n, out); return;
-    case 3: PackedDotR<3>(k, rows, aq, ad, absums, n, out); return;
-    case 2: PackedDotR<2>(k, rows, aq, ad, absums, n, out); return;
-    default: PackedDotR<1>(k, rows, aq, ad, absums, n, out); return;
+// K-quants: eight float lane sums, sums[l] += (dw * da) * lane l's integer
+// sum per block; kMin: sumf -= (dmin * da) * sum(bsums * mins); at the end
+// sumf += sums[0..7] in order.
+template <int C, bool kMin>
+HWY_INLINE void PanelTokens256(const Panel& panel, const int16_t* const* aq, const float* const* ad,
+                               const int16_t* const* absums, float* const* out, int nr) {
+  const hn::ScalableTag<int32_t> d32;
+  const hn::Repartition<int16_t, decltype(d32)> d16;
+  const hn::Rebind<float, decltype(d32)> df;
+  using V32 = hn::Vec<decltype(d32)>;
+  using VF = hn::Vec<decltype(df)>;
+  const int64_t P = static_cast<int64_t>(hn::Lanes(d32));
+  constexpr size_t kMaxP = hn::MaxLanes(decltype(df)());
+  HWY_ALIGN float sums[C][8][kMaxP];
+  V32 iacc[C];
+  VF sumf[C], dd[C];
+  const V32 zero = hn::Zero(d32);
+  for (int c = 0; c < C; ++c) {
+    sumf[c] = hn::Zero(df);
+    for (int l = 0; l < 8; ++l) hn::Store(hn::Zero(df), df, sums[c][l]);
   }
+  for (int64_t b = 0; b < panel.n_blocks; ++b) {
+    const VF dw = hn::LoadU(df, panel.d.data() + b * P);
+    for (int c = 0; c < C; ++c) dd[c] = hn::Mul(dw, hn::Set(df, ad[c][b]));
+    const int32_t* w = panel.q.data() + b * 128 * P;
+    for (int l = 0; l < 8; ++l) {
+      for (int c = 0; c < C; ++c) iacc[c] = zero;
+      for (int64_t g = 0; g < 16; ++g) {
+        const int64_t k = 8 * g + l;
+        const auto wv = hn::BitCast(d16, hn::LoadU(d32, w + k * P));
+        for (int c = 0; c < C; ++c) {
+          V32 unused = zero;
+          const auto av = hn::BitCast(d16, hn::Set(d32, LoadPair(aq[c] + b * 256 + 2 * k)));
+          iacc[c] = hn::ReorderWidenMulAccumulate(d32, wv, av, iacc[c], unused);
+        }
+      }
+      for (int c = 0; c < C; ++c) {
+        const VF s = hn::Add(hn::Load(df, sums[c][l]), hn::Mul(dd[c], hn::ConvertTo(df, iacc[c])));
+        hn::Store(s, df, sums[c][l]);
+      }
+    }
+    if constexpr (kMin) {
+      for (int c = 0; c < C; ++c) iacc[c] = zero;
+      const int32_t* m = panel.mins.data() + b * 8 * P;
+      for (int j = 0; j < 8; ++j) {
+        const auto mv = hn::BitCast(d16, hn::LoadU(d32, m + j * P));
+        for (int c = 0; c < C; ++c) {
+          V32 unused = zero;
+          const auto sv = hn::BitCast(d16, hn::Set(d32, LoadPair(absums[c] + b * 16 + 2 * j)));
+          iacc[c] = hn::ReorderWidenMulAccumulate(d32, mv, sv, iacc[c], unused);
+        }
+      }
+      const VF dm = hn::LoadU(df, panel.dmin.data() + b * P);
+      for (int c = 0; c < C; ++c) {
+        const VF dmin = hn::Mul(dm, hn::Set(df, ad[c][b]));
+        sumf[c] = hn::Sub(sumf[c], hn::Mul(dmin, hn::ConvertTo(df, iacc[c])));
+      }
+    }
+  }
+  HWY_ALIGN float buf[kMaxP];
+  for (int c = 0; c < C; ++c) {
+    VF r = sumf[c];
+    for (int l = 0; l < 8; ++l) r = hn::Add(r, hn::Load(df, sums[c][l]));
+    if (nr == P) {
+      hn::StoreU(r, df, out[c]);
+    } else {
+      hn::Store(r, df, buf);
+      for (int i = 0; i < nr; ++i) out[c][i] = buf[i];
+    }
+  }
+}
+
+template <int C>
+HWY_INLINE void PanelTokens(int kind, const Panel& panel, const int16_t* const* aq, const float* const* ad,
+                            const int16_t* const* absums, float* const* out, int nr) {
+  switch (static_cast<PackedKind>(kind)) {
+    case PackedKind::kBlock32: PanelTokens32<C>(panel, aq, ad, out, nr); return;
+    case PackedKind::kLanes8Min: PanelTokens256<C, true>(panel, aq, ad, absums, out, nr); return;
+    default: PanelTokens256<C, false>(panel, aq, ad, absums, out, nr); return;
+  }
+}
+
+// Tokens per pass: enough independent accumulators to hide the multiply-add
+// latency, few enough to stay in registers (32 vector registers on AVX-512).
+constexpr int kMaxTokens = HWY_MAX_BYTES >= 64 ? 8 : 4;
+#endif  // HWY_TARGET != HWY_SCALAR
+
+void PanelGemm(int kind, const Panel& panel, int nr, int64_t n_tok, const int16_t* const* aq,
+               const float* const* ad, const int16_t* const* absums, float* const* out) {
+#if HWY_TARGET == HWY_SCALAR
+  // One row per panel (P = 1): quant_dot.h's float order, one value at a time.
+  const auto k = static_cast<PackedKind>(kind);
+  for (int64_t t = 0; t < n_tok; ++t) {
+    auto pair = [&](const int32_t* src, int64_t i, const int16_t* a, int64_t ai) {
+      int16_t w[2];
+      std::memcpy(w, src + i, 4);
+      return w[0] * a[ai] + w[1] * a[ai + 1];
+    };
+    float sumf = 0.0f, sums[8] = {};
+    for (int64_t b = 0; b < panel.n_blocks; ++b) {
+      if (k == PackedKind::kBlock32) {
+        int32_t isum = 0;
+        for (int64_t j = 0; j < 16; ++j) isum += pair(panel.q.data(), b * 16 + j, aq[t], b * 32 + 2 * j);
+        sumf += static_cast<float>(isum) * (panel.d[static_cast<size_t>(b)] * ad[t][b]);
+        continue;
+      }
+      const float d = panel.d[static_cast<size_t>(b)] * ad[t][b];
+      for (int l = 0; l < 8; ++l) {
+        int32_t isum = 0;
+        for (int64_t g = 0; g < 16; ++g) {
+          isum += pair(panel.q.data(), b * 128 + 8 * g + l, aq[t], b * 256 + 2 * (8 * g + l));
+        }
+        sums[l] += d * static_cast<float>(isum);
+      }
+      if (k == PackedKind::kLanes8Min) {
+        int32_t msum = 0;
+        for (int j = 0; j < 8; ++j) msum += pair(panel.mins.data(), b * 8 + j, absums[t], b * 16 + 2 * j);
+        const float dmin = panel.dmin[static_cast<size_t>(b)] * ad[t][b];
+        sumf -= dmin * static_cast<float>(msum);
+      }
+    }
+    if (k != PackedKind::kBlock32) {
+      for (int l = 0; l < 8; ++l) sumf += sums[l];
+    }
+    if (nr > 0) out[t][0] = sumf;
+  }
+#else
+  int64_t t = 0;
+  for (; t + kMaxTokens <= n_tok; t += kMaxTokens) {
+    PanelTokens<kMaxTokens>(kind, panel, aq + t, ad + t, absums + t, out + t, nr);
+  }
+  switch (n_tok - t) {
+    case 0: return;
+#if HWY_MAX_BYTES >= 64
+    case 7: PanelTokens<7>(kind, panel, aq + t, ad + t, absums + t, out + t, nr); return;
+    case 6: PanelTokens<6>(kind, panel, aq + t, ad + t, absums + t, out + t, nr); return;
+    case 5: PanelTokens<5>(kind, panel, aq + t, ad + t, absums + t, out + t, nr); return;
+    case 4: PanelTokens<4>(kind, panel, aq + t, ad + t, absums + t, out + t, nr); return;
+#endif
+    case 3: PanelTokens<3>(kind, panel, aq + t, ad + t, absums + t, out + t, nr); return;
+    case 2: PanelTokens<2>(kind, panel, aq + t, ad + t, absums + t, out + t, nr); return;
+    default: PanelTokens<1>(kind, panel, aq + t, ad + t, absums + t, out + t, nr); return;
+  }
+#endif
 }
 
 }  // namespace HWY_NAMESPACE
@@ -235,15 +362,34 @@ namespace apex::engine::simd {
 HWY_EXPORT(DotF32);
 HWY_EXPORT(DotF16);
 HWY_EXPORT(AxpyF16);
-HWY_EXPORT(PackedDotRows);
+HWY_EXPORT(AccumulateF16Double);
+HWY_EXPORT(PanelRows);
+HWY_EXPORT(ExpSub);
+HWY_EXPORT(SwigluApprox);
+HWY_EXPORT(PanelGemm);
 
-void packed_dot_rows(PackedKind kind, int n_rows, const PackedRow* const* rows, const int16_t* aq,
-                     const float* ad, const int16_t* absums, int64_t n, float* out) {
-  HWY_DYNAMIC_DISPATCH(PackedDotRows)(static_cast<int>(kind), n_rows, rows, aq, ad, absums, n, out);
+void exp_sub(const float* x, float sub, float* out, int64_t n) {
+  HWY_DYNAMIC_DISPATCH(ExpSub)(x, sub, out, n);
+}
+void swiglu_approx(const float* gate, const float* up, float* out, int64_t n) {
+  HWY_DYNAMIC_DISPATCH(SwigluApprox)(gate, up, out, n);
+}
+
+int panel_rows() {
+  static const int p = HWY_DYNAMIC_DISPATCH(PanelRows)();
+  return p;
+}
+
+void panel_gemm(PackedKind kind, const Panel& panel, int nr, int64_t n_tok, const int16_t* const* aq,
+                const float* const* ad, const int16_t* const* absums, float* const* out) {
+  HWY_DYNAMIC_DISPATCH(PanelGemm)(static_cast<int>(kind), panel, nr, n_tok, aq, ad, absums, out);
 }
 
 void axpy_f16(float a, const uint16_t* v, float* out, int64_t n) {
   HWY_DYNAMIC_DISPATCH(AxpyF16)(a, v, out, n);
+}
+void accumulate_f16_double(float p, const uint16_t* v, double* acc, int64_t n) {
+  HWY_DYNAMIC_DISPATCH(AccumulateF16Double)(p, v, acc, n);
 }
 float dot_f16(const uint16_t* a, const uint16_t* b, int64_t n) {
   return HWY_DYNAMIC_DISPATCH(DotF16)(reinterpret_cast<const uint8_t*>(a),

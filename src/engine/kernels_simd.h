@@ -19,17 +19,26 @@ float dot_f32(const float* a, const float* b, int64_t n);
 float dot_f16(const uint16_t* a, const uint16_t* b, int64_t n);
 // out[i] += a * v[i], v F16 bits.
 void axpy_f16(float a, const uint16_t* v, float* out, int64_t n);
+// acc[i] += double(p * v[i]), v F16 bits (the product rounded to float).
+void accumulate_f16_double(float p, const uint16_t* v, double* acc, int64_t n);
 // Null when the type has no direct kernel (the caller dequantizes rows).
 RowDotFn row_dot_kernel(quant::TypeId weight_type);
 // SIMD row kernels (row_dot_simd.cpp), bit-identical to quant_dot.h's.
 float row_dot_q8_0(const uint8_t* w, const uint8_t* a, int64_t n);
 float row_dot_q4_k(const uint8_t* w, const uint8_t* a, int64_t n);
 float row_dot_q6_k(const uint8_t* w, const uint8_t* a, int64_t n);
-// out[r] = dot(rows[r], activation row) for r < n_rows (1..4): aq, ad,
-// absums are one activation row's packed values, block scales and (Q8_K)
-// bsums. Equal, bit for bit, to the row kernels of quant_dot.h.
-void packed_dot_rows(PackedKind kind, int n_rows, const PackedRow* const* rows, const int16_t* aq,
-                     const float* ad, const int16_t* absums, int64_t n, float* out);
+// out[i] = exp_approx(x[i] - sub) (ops.h), bit for bit; out may be x.
+void exp_sub(const float* x, float sub, float* out, int64_t n);
+// out[i] = gate[i] / (1 + exp_approx(0 - gate[i])) * up[i], bit for bit.
+void swiglu_approx(const float* gate, const float* up, float* out, int64_t n);
+// P = panel_rows(): weight rows per panel (the int32 lanes of the SIMD
+// target in use; fixed for the process).
+int panel_rows();
+// out[t][r] = dot(panel row r, activation row t) for r < nr, t < n_tok.
+// Activation row t: aq[t] its int16 values, ad[t] its block scales, absums[t]
+// (Q8_K only) its 16 sums per block (packed_rows.h, pack_activation_row).
+void panel_gemm(PackedKind kind, const Panel& panel, int nr, int64_t n_tok, const int16_t* const* aq,
+                const float* const* ad, const int16_t* const* absums, float* const* out);
 }  // namespace simd
 
 }  // namespace apex::engine

@@ -157,43 +157,84 @@ size_t activation_row_bytes(TypeId type, int64_t n) {
   return 0;
 }
 
-// Tiles of kTileRows weight rows: each tile is decoded once (packed_rows.h)
-// and multiplied with every activation row, so the decoding is paid once per
-// batch and each activation load serves several rows.
-constexpr int kTileRows = 4;
-// Below this many activation rows decoding a tile costs more than it saves:
+// Panels of P = simd::panel_rows() weight rows: each panel is decoded once
+// (packed_rows.h) and multiplied with every activation row, so the decoding
+// is paid once per batch and each activation load serves P rows.
+// Below this many activation rows decoding a panel costs more than it saves:
 // the row kernels read the blocks directly.
 constexpr int64_t kMinPackedRows = 2;
 
-void matmul_packed(const Weight& w, int64_t mat, const Activations& x, float* y, int64_t y_stride) {
+void matmul_packed(const Weight& w, int64_t mat, const Activations& x, const int64_t* x_rows,
+                   int64_t n_tok, float* y, int64_t y_stride, const int64_t* y_rows) {
   const PackedKind kind = packed_kind(w.type);
-  const int64_t n_in = w.n_in, n_rows = x.n_rows;
-  const int64_t n_tiles = (w.n_out + kTileRows - 1) / kTileRows;
-  const int64_t work_per_tile = kTileRows * n_in * std::max<int64_t>(n_rows, 1);
-  const int64_t grain = std::clamp<int64_t>((1 << 17) / std::max<int64_t>(work_per_tile, 1), 1, 64);
+  const int P = simd::panel_rows();
+  APEX_CHECK(P >= 1 && P <= 64, "panel of %d rows", P);
+  const int64_t n_in = w.n_in;
+  const int64_t n_panels = (w.n_out + P - 1) / P;
+  const int64_t work_per_panel = P * n_in * std::max<int64_t>(n_tok, 1);
+  const int64_t grain = std::clamp<int64_t>((1 << 18) / std::max<int64_t>(work_per_panel, 1), 1, 64);
   auto run = [&](const tbb::blocked_range<int64_t>& range) {
     // No TBB waits inside, so a thread never re-enters while these are in use.
-    thread_local PackedRow packed[kTileRows];
-    const PackedRow* rows[kTileRows];
-    for (int i = 0; i < kTileRows; ++i) rows[i] = &packed[i];
-    float out[kTileRows];
-    for (int64_t tile = range.begin(); tile < range.end(); ++tile) {
-      const int64_t r0 = tile * kTileRows;
-      const int nr = static_cast<int>(std::min<int64_t>(kTileRows, w.n_out - r0));
-      for (int i = 0; i < nr; ++i) pack_weight_row(w.type, w.row(r0 + i, mat), n_in, packed[i]);
-      for (int64_t t = 0; t < n_rows; ++t) {
-        simd::packed_dot_rows(kind, nr, rows, x.q16.data() + t * n_in,
-                              x.block_d.data() + t * x.n_blocks,
-                              x.bsums.empty() ? nullptr : x.bsums.data() + t * x.n_blocks * 16, n_in,
-                              out);
-        for (int i = 0; i < nr; ++i) y[t * y_stride + r0 + i] = out[i];
-      }
+    thread_local Panel panel;
+    thread_local std::vector<const int16_t*> aq;
+    thread_local std::vector<const float*> ad;
+    thread_local std::vector<const int16_t*> absums;
+    thread_local std::vector<float*> out;
+    aq.resize(static_cast<size_t>(n_tok));
+    ad.resize(aq.size());
+    absums.resize(aq.size());
+    out.resize(aq.size());
+    for (int64_t t = 0; t < n_tok; ++t) {
+      const int64_t xr = x_rows != nullptr ? x_rows[t] : t;
+      aq[t] = x.q16.data() + xr * n_in;
+      ad[t] = x.block_d.data() + xr * x.n_blocks;
+      absums[t] = x.bsums.empty() ? nullptr : x.bsums.data() + xr * x.n_blocks * 16;
+    }
+    const uint8_t* rows[64];
+    for (int64_t pi = range.begin(); pi < range.end(); ++pi) {
+      const int64_t r0 = pi * P;
+      const int nr = static_cast<int>(std::min<int64_t>(P, w.n_out - r0));
+      for (int i = 0; i < nr; ++i) rows[i] = w.row(r0 + i, mat);
+      build_panel(w.type, rows, nr, P, n_in, panel);
+      for (int64_t t = 0; t < n_tok; ++t) out[t] = y + (y_rows != nullptr ? y_rows[t] : t) * y_stride + r0;
+      simd::panel_gemm(kind, panel, nr, n_tok, aq.data(), ad.data(), absums.data(), out.data());
     }
   };
-  if (n_tiles * work_per_tile < (1 << 15)) {
-    run(tbb::blocked_range<int64_t>(0, n_tiles));
+  if (n_panels * work_per_panel < (1 << 15)) {
+    run(tbb::blocked_range<int64_t>(0, n_panels));
   } else {
-    tbb::parallel_for(tbb::blocked_range<int64_t>(0, n_tiles, grain), run);
+    tbb::parallel_for(tbb::blocked_range<int64_t>(0, n_panels, grain), run);
+  }
+}
+
+bool uses_packed(const Weight& w, const Activations& x, int64_t n_rows) {
+  return packed_kind(w.type) != PackedKind::kNone && !x.q16.empty() && n_rows >= kMinPackedRows;
+}
+
+// Output rows [r_begin, r_end) of one product with the row kernels (or the
+// dequantized rows for types without one).
+void row_products(const MatmulJob& j, int64_t r_begin, int64_t r_end) {
+  const Weight& w = *j.w;
+  const Activations& x = *j.x;
+  auto xr = [&](int64_t t) { return j.x_rows != nullptr ? j.x_rows[t] : t; };
+  auto yr = [&](int64_t t) { return (j.y_rows != nullptr ? j.y_rows[t] : t) * j.y_stride; };
+  const RowDotFn fast = simd::row_dot_kernel(w.type);
+  thread_local std::vector<float> row;
+  for (int64_t r = r_begin; r < r_end; ++r) {
+    const uint8_t* wr = w.row(r, j.mat);
+    if (fast != nullptr) {
+      for (int64_t t = 0; t < j.n; ++t) j.y[yr(t) + r] = fast(wr, x.raw_row(xr(t)), w.n_in);
+      continue;
+    }
+    const float* wf;
+    if (w.type == TypeId::F32) {
+      wf = reinterpret_cast<const float*>(wr);
+    } else {
+      row.resize(static_cast<size_t>(w.n_in));
+      quant::traits(w.type).dequantize(wr, row.data(), w.n_in);
+      wf = row.data();
+    }
+    for (int64_t t = 0; t < j.n; ++t) j.y[yr(t) + r] = dot_f32(wf, x.value_row(xr(t)), w.n_in);
   }
 }
 
@@ -237,7 +278,8 @@ void prepare_activations(TypeId weight_type, const float* x, int64_t n_rows, int
   out.row_bytes = activation_row_bytes(out.type, n_in);
   out.raw.resize(out.row_bytes * static_cast<size_t>(n_rows));
   out.values.resize(static_cast<size_t>(n_in * n_rows));
-  const bool packed = packed_kind(weight_type) != PackedKind::kNone;
+  // One row always takes the row kernels, which read the raw blocks.
+  const bool packed = packed_kind(weight_type) != PackedKind::kNone && n_rows >= kMinPackedRows;
   out.n_blocks = packed ? n_in / packed_block(weight_type) : 0;
   out.q16.resize(packed ? static_cast<size_t>(n_in * n_rows) : 0);
   out.block_d.resize(static_cast<size_t>(out.n_blocks * n_rows));
@@ -259,44 +301,64 @@ void prepare_activations(TypeId weight_type, const float* x, int64_t n_rows, int
 }
 
 void matmul(const Weight& w, int64_t mat, const Activations& x, float* y, int64_t y_stride) {
+  matmul_rows(w, mat, x, nullptr, x.n_rows, y, y_stride, nullptr);
+}
+
+void matmul_rows(const Weight& w, int64_t mat, const Activations& x, const int64_t* x_rows,
+                 int64_t n_rows, float* y, int64_t y_stride, const int64_t* y_rows) {
   APEX_CHECK(x.n_in == w.n_in && x.type == activation_type(w.type), "matmul %s: bad activations",
              w.name.c_str());
-  if (packed_kind(w.type) != PackedKind::kNone && !x.q16.empty() && x.n_rows >= kMinPackedRows) {
-    matmul_packed(w, mat, x, y, y_stride);
+  if (uses_packed(w, x, n_rows)) {
+    matmul_packed(w, mat, x, x_rows, n_rows, y, y_stride, y_rows);
     return;
   }
-  const RowDotFn fast = simd::row_dot_kernel(w.type);
-  const quant::TypeTraits& tt = quant::traits(w.type);
+  const MatmulJob job{&w, mat, &x, x_rows, n_rows, y, y_stride, y_rows};
   const int64_t n_out = w.n_out;
-  const int64_t n_rows = x.n_rows;
   // Rows per task: enough work per task to amortise the scheduling.
   const int64_t work_per_row = w.n_in * std::max<int64_t>(n_rows, 1);
   const int64_t grain = std::clamp<int64_t>((1 << 18) / std::max<int64_t>(work_per_row, 1), 1, 64);
-  auto run = [&](const tbb::blocked_range<int64_t>& range) {
-    thread_local std::vector<float> row;
-    for (int64_t r = range.begin(); r < range.end(); ++r) {
-      const uint8_t* wr = w.row(r, mat);
-      if (fast != nullptr) {
-        for (int64_t t = 0; t < n_rows; ++t) y[t * y_stride + r] = fast(wr, x.raw_row(t), w.n_in);
-        continue;
-      }
-      const float* wf;
-      if (w.type == TypeId::F32) {
-        wf = reinterpret_cast<const float*>(wr);
-      } else {
-        row.resize(static_cast<size_t>(w.n_in));
-        tt.dequantize(wr, row.data(), w.n_in);
-        wf = row.data();
-      }
-      for (int64_t t = 0; t < n_rows; ++t) {
-        y[t * y_stride + r] = dot_f32(wf, x.value_row(t), w.n_in);
-      }
-    }
-  };
+  auto run = [&](const tbb::blocked_range<int64_t>& range) { row_products(job, range.begin(), range.end()); };
   if (n_out * work_per_row < (1 << 15)) {
     run(tbb::blocked_range<int64_t>(0, n_out));
   } else {
     tbb::parallel_for(tbb::blocked_range<int64_t>(0, n_out, grain), run);
+  }
+}
+
+void matmul_batch(const std::vector<MatmulJob>& jobs) {
+  // Output-row offsets of the row-kernel jobs in one flat range.
+  std::vector<const MatmulJob*> flat;
+  std::vector<int64_t> start;
+  int64_t total = 0, work = 0;
+  for (const MatmulJob& j : jobs) {
+    if (uses_packed(*j.w, *j.x, j.n)) {
+      matmul_rows(*j.w, j.mat, *j.x, j.x_rows, j.n, j.y, j.y_stride, j.y_rows);
+      continue;
+    }
+    flat.push_back(&j);
+    start.push_back(total);
+    total += j.w->n_out;
+    work += j.w->n_out * j.w->n_in * std::max<int64_t>(j.n, 1);
+  }
+  if (flat.empty()) return;
+  start.push_back(total);
+  auto run = [&](const tbb::blocked_range<int64_t>& range) {
+    // The jobs this range crosses, each for its part of the range.
+    auto it = std::upper_bound(start.begin(), start.end(), range.begin()) - 1;
+    for (int64_t r = range.begin(); r < range.end();) {
+      const size_t k = static_cast<size_t>(it - start.begin());
+      const int64_t end = std::min(range.end(), start[k + 1]);
+      row_products(*flat[k], r - start[k], end - start[k]);
+      r = end;
+      ++it;
+    }
+  };
+  const int64_t work_per_row = work / std::max<int64_t>(total, 1);
+  const int64_t grain = std::clamp<int64_t>((1 << 18) / std::max<int64_t>(work_per_row, 1), 1, 64);
+  if (work < (1 << 15)) {
+    run(tbb::blocked_range<int64_t>(0, total));
+  } else {
+    tbb::parallel_for(tbb::blocked_range<int64_t>(0, total, grain), run);
   }
 }
 

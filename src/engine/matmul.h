@@ -53,6 +53,30 @@ void prepare_activations(quant::TypeId weight_type, const float* x, int64_t n_ro
 // Multithreaded over output rows.
 void matmul(const Weight& w, int64_t mat, const Activations& x, float* y, int64_t y_stride);
 
+// The same for a subset of the activation rows, scattered to chosen output
+// rows: for i < n, activation row x_rows[i] (i when x_rows is null) gives
+// output row y_rows[i] (i when null), y[y_row * y_stride + r].
+void matmul_rows(const Weight& w, int64_t mat, const Activations& x, const int64_t* x_rows,
+                 int64_t n, float* y, int64_t y_stride, const int64_t* y_rows);
+
+// One product of a batch of independent products (matmul_batch).
+struct MatmulJob {
+  const Weight* w;
+  int64_t mat;
+  const Activations* x;
+  const int64_t* x_rows;  // may be null (rows 0..n)
+  int64_t n;
+  float* y;
+  int64_t y_stride;
+  const int64_t* y_rows;  // may be null (rows 0..n)
+};
+
+// Runs every job as matmul_rows would. Products with few activation rows
+// (the row kernels) share one parallel loop over all their output rows, so
+// small products (one token through several experts) cost one round trip
+// through the thread pool instead of one each.
+void matmul_batch(const std::vector<MatmulJob>& jobs);
+
 // Convenience: prepare + matmul for one weight matrix.
 void matmul(const Weight& w, int64_t mat, const float* x, int64_t n_rows, float* y,
             int64_t y_stride);

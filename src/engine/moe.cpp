@@ -61,27 +61,57 @@ void moe_ffn(const ModelConfig& c, const LayerWeights& l, const float* x, int64_
     routes[t] = route(&logits[t * c.n_expert], c.n_expert, k, c.arch->norm_topk_weights,
                       c.expert_weights_scale);
   }
-  // Each expert runs once over the tokens routed to it; expert_out holds
-  // token t's slot-s result at row t * k + s.
-  std::vector<float> expert_out(static_cast<size_t>(n_tokens * k * n_embd));
-  std::vector<float> xs, ys;
-  std::vector<int64_t> rows;
+  // Each expert runs once over the tokens routed to it. Slot rows: token t's
+  // slot s is row t * k + s of u, g (n_ff wide) and expert_out (n_embd).
+  // x is converted for the experts' up/gate type once; each expert reads its
+  // tokens' rows in place and writes to their slots. The experts' products
+  // go to matmul_batch together, so small batches (generation) take one
+  // parallel loop for all up/gate products and one for all down products.
+  const int64_t n_ff = l.up_exps.n_out, n_slots = n_tokens * k;
+  std::vector<float> expert_out(static_cast<size_t>(n_slots * n_embd));
+  std::vector<float> g(static_cast<size_t>(n_slots * n_ff)), u(g.size());
+  Activations ax, gx, dx;
+  prepare_activations(l.up_exps.type, x, n_tokens, n_embd, n_embd, ax);
+  const bool gate_same = l.gate_exps.type == l.up_exps.type;
+  if (!gate_same) prepare_activations(l.gate_exps.type, x, n_tokens, n_embd, n_embd, gx);
+  std::vector<std::vector<int64_t>> slots(static_cast<size_t>(c.n_expert)), toks(slots.size());
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    for (int s = 0; s < k; ++s) {
+      const auto e = static_cast<size_t>(routes[t].experts[s]);
+      slots[e].push_back(t * k + s);
+      toks[e].push_back(t);
+    }
+  }
+  std::vector<MatmulJob> jobs;
   for (int e = 0; e < c.n_expert; ++e) {
-    rows.clear();
-    for (int64_t t = 0; t < n_tokens; ++t) {
-      for (int s = 0; s < k; ++s) {
-        if (routes[t].experts[s] == e) rows.push_back(t * k + s);
-      }
+    const auto n = static_cast<int64_t>(slots[e].size());
+    if (n == 0) continue;
+    jobs.push_back({&l.up_exps, e, &ax, toks[e].data(), n, u.data(), n_ff, slots[e].data()});
+    jobs.push_back({&l.gate_exps, e, gate_same ? &ax : &gx, toks[e].data(), n, g.data(), n_ff, slots[e].data()});
+  }
+  matmul_batch(jobs);
+  swiglu(g.data(), u.data(), n_slots * n_ff, g.data());
+  prepare_activations(l.down_exps.type, g.data(), n_slots, n_ff, n_ff, dx);
+  jobs.clear();
+  for (int e = 0; e < c.n_expert; ++e) {
+    const auto n = static_cast<int64_t>(slots[e].size());
+    if (n == 0) continue;
+    jobs.push_back({&l.down_exps, e, &dx, slots[e].data(), n, expert_out.data(), n_embd, slots[e].data()});
+  }
+  matmul_batch(jobs);
+  if (observer != nullptr) {
+    // The inputs each expert saw, gathered in its token order.
+    std::vector<float> rows;
+    for (int e = 0; e < c.n_expert; ++e) {
+      const auto n = static_cast<int64_t>(slots[e].size());
+      if (n == 0) continue;
+      rows.resize(static_cast<size_t>(n * std::max(n_embd, n_ff)));
+      for (int64_t i = 0; i < n; ++i) std::copy_n(x + toks[e][i] * n_embd, n_embd, &rows[i * n_embd]);
+      observer->on_matmul(l.gate_exps, e, rows.data(), n);
+      observer->on_matmul(l.up_exps, e, rows.data(), n);
+      for (int64_t i = 0; i < n; ++i) std::copy_n(&g[slots[e][i] * n_ff], n_ff, &rows[i * n_ff]);
+      observer->on_matmul(l.down_exps, e, rows.data(), n);
     }
-    if (rows.empty()) continue;
-    const auto n = static_cast<int64_t>(rows.size());
-    xs.resize(static_cast<size_t>(n * n_embd));
-    ys.resize(xs.size());
-    for (int64_t i = 0; i < n; ++i) {
-      std::copy_n(x + rows[i] / k * n_embd, n_embd, &xs[i * n_embd]);
-    }
-    swiglu_ffn(l.gate_exps, l.up_exps, l.down_exps, e, xs.data(), n, ys.data(), observer);
-    for (int64_t i = 0; i < n; ++i) std::copy_n(&ys[i * n_embd], n_embd, &expert_out[rows[i] * n_embd]);
   }
   // Weighted sum in routing order (best expert first), as llama.cpp adds them.
   for (int64_t t = 0; t < n_tokens; ++t) {

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "engine/kernels_simd.h"
+
 namespace apex::engine {
 
 void rms_norm(const float* x, const float* gain, float eps, int64_t n, float* y) {
@@ -69,11 +71,10 @@ void softmax(float* x, int64_t n) {
   // Groups of four use exp_approx and are summed pairwise in float before
   // joining the double total, as ggml's SSE2 loop does; the tail uses expf.
   double sum = 0.0;
+  const int64_t n4 = n / 4 * 4;
+  simd::exp_sub(x, max, x, n4);
   int64_t i = 0;
-  for (; i + 3 < n; i += 4) {
-    for (int l = 0; l < 4; ++l) x[i + l] = exp_approx(x[i + l] - max);
-    sum += static_cast<double>((x[i] + x[i + 1]) + (x[i + 2] + x[i + 3]));
-  }
+  for (; i < n4; i += 4) sum += static_cast<double>((x[i] + x[i + 1]) + (x[i + 2] + x[i + 3]));
   for (; i < n; ++i) {
     x[i] = std::exp(x[i] - max);
     sum += x[i];
@@ -88,11 +89,9 @@ float sigmoid(float x) { return x != 0.0f ? silu(x) / x : 0.5f; }
 
 void swiglu(const float* gate, const float* up, int64_t n, float* out) {
   // Groups of four through exp_approx, the tail through expf (as ggml).
-  int64_t i = 0;
-  for (; i + 3 < n; i += 4) {
-    for (int l = 0; l < 4; ++l) out[i + l] = gate[i + l] / (1.0f + exp_approx(0.0f - gate[i + l])) * up[i + l];
-  }
-  for (; i < n; ++i) out[i] = silu(gate[i]) * up[i];
+  const int64_t n4 = n / 4 * 4;
+  simd::swiglu_approx(gate, up, out, n4);
+  for (int64_t i = n4; i < n; ++i) out[i] = silu(gate[i]) * up[i];
 }
 
 }  // namespace apex::engine

@@ -1,16 +1,24 @@
 // Weight rows and activation rows unpacked for the batched integer kernels
-// (kernels_simd.cpp). A quantized weight row is decoded once per tile into
-// int16 values that already carry their sub-block scale, and every
+// (kernels_simd.cpp, PanelGemm). A quantized weight row is decoded into
+// int16 values that already carry their integer sub-block scale, and every
 // activation row of the batch is widened to int16 once per matmul, both in
-// the same element order, so a dot product is a run of 16-bit multiply-adds.
+// element order, so a block's dot product is a run of exact 16-bit
+// multiply-adds; the float scales (weight d, dmin; activation d) are applied
+// once per block.
 //
-// ggml's plain x86-64 kernels keep eight integer lane sums per super-block
-// (element index mod 8) and turn each lane into float separately. To get the
-// same integers out of pairwise multiply-adds, each group of 16 elements is
-// stored interleaved: position 2l + j holds element l + 8j (l < 8, j < 2), so
-// the two products a pairwise add joins always belong to the same lane.
-// Integer sums are exact, so any SIMD order gives ggml's integers; the float
-// part (kernels_simd.cpp) then follows ggml's order exactly.
+// For the kernels, P weight rows (P = panel_rows(), the int32 lanes of the
+// SIMD target) are stored as a panel: element pair k of the P rows side by
+// side, so one 32-bit broadcast of an activation pair against one panel
+// vector gives P rows' pairwise products at once, and the integer sums land
+// in one lane per row (no horizontal reductions).
+//
+// ggml's plain x86-64 kernels keep eight integer lane sums per K-quant
+// super-block (element index mod 8) and turn each lane into float
+// separately. So that a pairwise multiply-add never joins two lanes, the
+// pairs of a K-quant block are (16g + l, 16g + l + 8) for group g < 16 and
+// lane l < 8 (pair index 8g + l), in the weights and the activations alike.
+// Integer sums are exact, and the float part follows ggml's order operation
+// by operation, so the results are bit-identical to quant_dot.h's kernels.
 #pragma once
 
 #include <cstdint>
@@ -20,14 +28,12 @@
 
 namespace apex::engine {
 
-// How a weight type's integer sums become float, after ggml's kernels.
+// How a weight type's block sums become float.
 enum class PackedKind {
-  kNone,        // no packed kernel (the caller uses the row kernels)
-  kLanes8Min,   // Q4_K, Q5_K: 8 float lane sums, minus dmin * sum(bsums * mins)
-  kLanes8,      // Q6_K, Q3_K: 8 float lane sums
-  kTotalMin,    // Q2_K: one sum per super-block, dall * isum - dmin * summs
-  kBlock32,     // Q8_0: sum += isum * (dx * dy) per block of 32
-  kSub32,       // IQ4_XS: sum += (d * dy * (ls - 32)) * isum per sub-block of 32
+  kNone,       // no packed kernel (the caller uses the row kernels)
+  kLanes8Min,  // Q4_K, Q5_K: 8 float lane sums, minus dmin * sum(bsums * mins)
+  kLanes8,     // Q6_K, Q3_K: 8 float lane sums
+  kBlock32,    // Q8_0: sum += isum * (dx * dy) per block of 32
 };
 
 PackedKind packed_kind(quant::TypeId weight_type);
@@ -36,26 +42,33 @@ PackedKind packed_kind(quant::TypeId weight_type);
 // IQ4_XS, 32 for Q8_0).
 int64_t packed_block(quant::TypeId weight_type);
 
-// One weight row, decoded. q: n values in the interleaved order (scaled by
-// their sub-block scale for the kLanes8* / kTotalMin kinds); d, dmin: one
-// per block; aux: per block, the 16 mins of each 16 values (Q4_K/Q5_K
-// repeated per pair, Q2_K) or the 8 sub-block scales minus 32 (IQ4_XS, in
-// the first 8 of the block's 16 places).
-struct PackedRow {
-  std::vector<int16_t> q;
-  std::vector<float> d, dmin;
-  std::vector<int16_t> aux;
+// Decodes one weight row of n values: q gets them in element order, each
+// times its integer sub-block scale (Q4_K/Q5_K scales, Q6_K/Q3_K signed
+// scales); d one float scale per block; for kLanes8Min types dmin one per
+// block and mins 16 per block (the min of each 16 values). Q2_K and IQ4_XS
+// decode too (tests), though their products use the row kernels.
+void decode_weight_row(quant::TypeId weight_type, const uint8_t* row, int64_t n, int16_t* q,
+                       float* d, float* dmin, int16_t* mins);
+
+// P rows of one weight matrix in the panel layout described above. Lanes of
+// rows past the matrix's end hold zeros.
+struct Panel {
+  int64_t n = 0, n_blocks = 0;
+  int rows = 0;                // P
+  std::vector<int32_t> q;      // [n / 2][P]: pairs of int16 (K-quants: lane pairs)
+  std::vector<float> d, dmin;  // [n_blocks][P]
+  std::vector<int32_t> mins;   // [n_blocks * 8][P]: pairs of int16 mins
 };
 
-void pack_weight_row(quant::TypeId weight_type, const uint8_t* row, int64_t n, PackedRow& out);
+// Decodes rows[0..nr) (nr <= p) of n values each into `out`.
+void build_panel(quant::TypeId weight_type, const uint8_t* const* rows, int nr, int p, int64_t n,
+                 Panel& out);
 
 // One activation row of type Q8_K (or Q8_0 for Q8_0 weights): q gets the n
-// values in the interleaved order, d one float scale per block (Q8_0: the
-// fp16 scale as float), bsums (Q8_K only) the 16 sums of each block.
+// values (Q8_K: each group of 16 as its lane pairs, element 16g + l + 8j at
+// 16g + 2l + j; Q8_0: in element order), d one float scale per block (Q8_0:
+// the fp16 scale as float), bsums (Q8_K only) the 16 sums of each block.
 void pack_activation_row(quant::TypeId act_type, const uint8_t* raw, int64_t n, int16_t* q, float* d,
                          int16_t* bsums);
-
-// Position of element i (within its group of 16) in the interleaved order.
-inline int interleaved_position(int i) { return 2 * (i % 8) + i / 8; }
 
 }  // namespace apex::engine
