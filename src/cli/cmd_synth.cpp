@@ -48,6 +48,7 @@ Command make_synth() {
     sub->add_option("--ssm-groups", o.ssm_n_group, "qwen35moe: linear-attention key heads (ssm.group_count)")->capture_default_str();
     sub->add_option("--ssm-heads", o.ssm_dt_rank, "qwen35moe: linear-attention value heads, a multiple of --ssm-groups (ssm.time_step_rank)")->capture_default_str();
     sub->add_option("--full-attn-interval", o.full_attention_interval, "qwen35moe: every n-th block is full attention, the others Gated DeltaNet")->capture_default_str();
+    sub->add_option("--mtp", o.n_mtp, "qwen35moe: multi-token-prediction blocks after the trunk (0 or 1; Qwen3.5's converter writes 1)")->capture_default_str();
     sub->add_option("--rope-dim", o.rope_dim, "qwen35moe: rotated dimensions per head (0: head-dim / 4)")->capture_default_str();
     sub->add_option("--vocab", o.n_vocab, "vocabulary size (>= 259)")->capture_default_str();
     sub->add_option("--tokenizer", o.tokenizer_json,

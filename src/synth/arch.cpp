@@ -110,6 +110,12 @@ constexpr TensorSpec kQwen35MoeLayer[] = {
     {"ffn_gate_shexp.weight", {D::kEmbd, D::kFFShared, D::kNone}, I::kMatrix, false},
     {"ffn_up_shexp.weight", {D::kEmbd, D::kFFShared, D::kNone}, I::kMatrix, false},
     {"ffn_down_shexp.weight", {D::kFFShared, D::kEmbd, D::kNone}, I::kOutProj, false},
+    // The multi-token-prediction head Qwen3.5's converter appends: a
+    // full-attention block fed by eh_proj [enorm(embedding) | hnorm(hidden)].
+    {"nextn.eh_proj.weight", {D::kEmbd2, D::kEmbd, D::kNone}, I::kMatrix, false, When::kMtp},
+    {"nextn.enorm.weight", {D::kEmbd, D::kNone, D::kNone}, I::kNorm, true, When::kMtp},
+    {"nextn.hnorm.weight", {D::kEmbd, D::kNone, D::kNone}, I::kNorm, true, When::kMtp},
+    {"nextn.shared_head_norm.weight", {D::kEmbd, D::kNone, D::kNone}, I::kNorm, true, When::kMtp},
 };
 
 constexpr ArchSpec kArchs[] = {

@@ -29,6 +29,7 @@ enum class Dim : uint8_t {
   kSsmInner,  // ssm_dt_rank * ssm_d_state: value channels of the linear attention
   kSsmHeads,  // ssm_dt_rank: value heads (one decay and one beta each)
   kSsmState,  // ssm_d_state: key/value head width
+  kEmbd2,     // 2 * n_embd: the MTP block's [embedding | hidden state] input
 };
 
 // How a tensor's values are drawn.
@@ -46,7 +47,9 @@ enum class Init : uint8_t {
 // When a per-layer tensor exists. kRecurrent / kFullAttn split hybrid
 // models (qwen35moe): every full_attention_interval-th block is ordinary
 // attention, the others are Gated DeltaNet linear attention.
-enum class When : uint8_t { kAlways, kDense, kMoe, kRecurrent, kFullAttn };
+// kMtp tensors exist only in the multi-token-prediction blocks appended
+// after the trunk (Options::n_mtp), which are full-attention blocks.
+enum class When : uint8_t { kAlways, kDense, kMoe, kRecurrent, kFullAttn, kMtp };
 
 struct TensorSpec {
   const char* name;  // "blk.%d." is prepended for per-layer tensors

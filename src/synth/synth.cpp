@@ -47,6 +47,7 @@ struct Dims {
       case Dim::kSsmInner: return ssm_heads * ssm_state;
       case Dim::kSsmHeads: return ssm_heads;
       case Dim::kSsmState: return ssm_state;
+      case Dim::kEmbd2: return 2 * embd;
     }
     return 1;
   }
@@ -147,13 +148,15 @@ std::vector<TensorPlan> make_plan(const Options& o, const ArchSpec& arch) {
     plan.push_back(std::move(p));
   };
   for (const TensorSpec& s : arch.head) add(s, s.name);
-  for (int il = 0; il < o.n_layer; ++il) {
+  for (int il = 0; il < o.n_layer + o.n_mtp; ++il) {
+    const bool mtp = il >= o.n_layer;
     for (const TensorSpec& s : arch.layer) {
       if ((s.when == When::kDense && moe) || (s.when == When::kMoe && !moe)) continue;
-      const bool recurrent = is_recurrent_layer(o, arch, il);
+      const bool recurrent = !mtp && is_recurrent_layer(o, arch, il);
       if ((s.when == When::kRecurrent && !recurrent) || (s.when == When::kFullAttn && recurrent)) {
         continue;
       }
+      if (s.when == When::kMtp && !mtp) continue;
       add(s, fmt::format("blk.{}.{}", il, s.name));
     }
   }
@@ -212,7 +215,7 @@ void add_metadata(const Options& o, const ArchSpec& arch, const Vocab& vocab, co
   l.set("general.architecture", gguf::Value(a));
   l.set("general.type", gguf::Value(std::string("model")));
   l.set("general.name", gguf::Value(o.name.empty() ? "apex-synth-" + a : o.name));
-  l.set(key("block_count"), u32(o.n_layer));
+  l.set(key("block_count"), u32(o.n_layer + o.n_mtp));
   l.set(key("context_length"), u32(o.context_length));
   l.set(key("embedding_length"), u32(o.n_embd));
   l.set(key("feed_forward_length"), u32(o.n_ff));
@@ -245,6 +248,7 @@ void add_metadata(const Options& o, const ArchSpec& arch, const Vocab& vocab, co
     l.set(key("ssm.time_step_rank"), u32(o.ssm_dt_rank));
     l.set(key("ssm.inner_size"), u32(o.ssm_d_state * o.ssm_dt_rank));
     l.set(key("full_attention_interval"), u32(o.full_attention_interval));
+    if (o.n_mtp > 0) l.set(key("nextn_predict_layers"), u32(o.n_mtp));
   }
   l.set("general.file_type", u32(file_type_of(o.weight_type)));
   if (o.n_expert > 0) l.set(key("expert_count"), u32(o.n_expert));
@@ -365,6 +369,9 @@ Status validate(const Options& o) {
     return make_error("synth: n_ff_shared applies only to qwen2moe and qwen35moe (arch is {})",
                       o.arch);
   }
+  if (o.n_mtp != 0 && !arch->delta_net_hybrid) {
+    return make_error("synth: n_mtp applies only to qwen35moe (arch is {})", o.arch);
+  }
   if (arch->delta_net_hybrid) {
     if (o.ssm_d_conv < 2 || o.ssm_d_conv > 64) {
       return make_error("synth: ssm_d_conv {} out of range 2..64", o.ssm_d_conv);
@@ -381,6 +388,9 @@ Status validate(const Options& o) {
     if (o.full_attention_interval < 1 || o.full_attention_interval > kMaxLayers) {
       return make_error("synth: full_attention_interval {} out of range 1..{}",
                         o.full_attention_interval, kMaxLayers);
+    }
+    if (o.n_mtp < 0 || o.n_mtp > 1) {
+      return make_error("synth: n_mtp {} out of range 0..1 (llama.cpp runs one MTP block)", o.n_mtp);
     }
     const int64_t rd = resolved_rope_dim(o);
     if (rd < 2 || rd % 2 != 0 || rd > resolved_head_dim(o)) {

@@ -51,6 +51,10 @@ struct Options {
   int ssm_dt_rank = 4;               // ssm.time_step_rank: value heads (multiple of the groups)
   int full_attention_interval = 4;   // every n-th block is full attention
   int64_t rope_dim = 0;              // rope.dimension_count; 0 = head_dim / 4
+  // Multi-token-prediction blocks after the n_layer trunk blocks
+  // (nextn_predict_layers; block_count counts them). llama.cpp loads but
+  // does not run them in its main graph.
+  int n_mtp = 0;
   std::string name;           // general.name; empty = "apex-synth-<arch>"
   int n_threads = 0;          // generator threads; 0 = hardware concurrency
   // A Hugging Face tokenizer.json to take the vocabulary from (written as

@@ -66,6 +66,29 @@ TEST_P(ForwardQwen35, LogitsMatchOracleInAnyBatching) {
 INSTANTIATE_TEST_SUITE_P(Types, ForwardQwen35, ::testing::Values(TypeId::F32, TypeId::F16),
                          [](const auto& info) { return info.param == TypeId::F32 ? "f32" : "f16"; });
 
+// With the multi-token-prediction block the converter appends, the main
+// model's logits are unchanged and still equal llama.cpp's (which loads the
+// block but runs only the trunk).
+TEST(ForwardQwen35Mtp, TrunkLogitsMatchOracle) {
+  TempDir dir;
+  const std::string path = dir.file("q35mtp.gguf");
+  synth::Options o = qwen35_options(TypeId::F32);
+  o.n_mtp = 1;
+  ASSERT_TRUE(synth::write_model(o, path).ok());
+  auto model = load_model(path);
+  ASSERT_TRUE(model) << model.message();
+  EXPECT_EQ((*model)->config.n_layer, 4);
+  const auto tokens = test_tokens(64, o.n_vocab, 7);
+  const oracle::LogitsResult ref = oracle::eval_logits(path, tokens, 2);
+  ASSERT_TRUE(ref.ok) << ref.error;
+  for (int64_t n_batch : {int64_t{64}, int64_t{1}}) {
+    Context ctx(**model, 64);
+    std::vector<float> logits;
+    ASSERT_TRUE(ctx.eval(tokens, &logits, n_batch));
+    EXPECT_LE(compare_logits(logits, ref.logits, ref.n_vocab).max_abs, kTolerance) << n_batch;
+  }
+}
+
 // reset() forgets the recurrent state: the same prompt after a reset gives
 // the same logits as in a fresh context.
 TEST(ForwardQwen35State, ResetStartsAFreshSequence) {

@@ -157,6 +157,10 @@ std::vector<Q35Case> q35_cases() {
   o.n_layer = 3, o.ssm_dt_rank = 2, o.full_attention_interval = 2, o.rope_dim = 16;
   o.n_embd = 96, o.n_ff = 40, o.n_ff_shared = 0, o.ssm_d_conv = 3;
   cases.push_back({"narrow_interval2", o});
+  // The multi-token-prediction block Qwen3.5's converter appends (block 8 of 9).
+  o = q35(TypeId::F16);
+  o.n_mtp = 1;
+  cases.push_back({"with_mtp_block", o});
   return cases;
 }
 
@@ -208,6 +212,28 @@ TEST(SynthQwen35, SameBytesWhateverTheThreadCount) {
   const std::string a = read_all(dir.file("a.gguf"));
   EXPECT_GT(a.size(), 1u << 20);
   EXPECT_EQ(a, read_all(dir.file("b.gguf")));
+}
+
+TEST(SynthQwen35, MtpBlockIsAFullAttentionBlockWithNextnTensors) {
+  Options o = q35(TypeId::F16);
+  o.n_mtp = 1;
+  auto layout = make_layout(o);
+  ASSERT_TRUE(layout.ok()) << layout.message();
+  std::map<std::string, std::vector<int64_t>> by_name;
+  for (const gguf::TensorInfo& t : layout->tensors) by_name[t.name] = t.ne;
+  for (const auto& [suffix, ne] : expected_block(o, 7)) {  // a full-attention block
+    ASSERT_TRUE(by_name.count("blk.8." + suffix)) << suffix;
+    EXPECT_EQ(by_name["blk.8." + suffix], ne) << suffix;
+  }
+  EXPECT_EQ(by_name["blk.8.nextn.eh_proj.weight"], (std::vector<int64_t>{2 * o.n_embd, o.n_embd}));
+  EXPECT_TRUE(by_name.count("blk.8.nextn.enorm.weight"));
+  EXPECT_TRUE(by_name.count("blk.8.nextn.hnorm.weight"));
+  EXPECT_FALSE(by_name.count("blk.7.nextn.enorm.weight"));
+  const gguf::KeyValue* blocks = layout->find("qwen35moe.block_count");
+  const gguf::KeyValue* nextn = layout->find("qwen35moe.nextn_predict_layers");
+  ASSERT_TRUE(blocks != nullptr && nextn != nullptr);
+  EXPECT_EQ(*blocks->value.get_if<uint32_t>(), 9u);
+  EXPECT_EQ(*nextn->value.get_if<uint32_t>(), 1u);
 }
 
 TEST(SynthQwen35, DecayRatesAreNegative) {
