@@ -87,8 +87,18 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::open(const std::string& path) {
   if (!in) return make_error("{}: read error", target);
 
   nlohmann::json index;
+  struct TooDeep {};
   try {
-    index = nlohmann::json::parse(text);
+    // An index is {"metadata": {...}, "weight_map": {...}}: depth 2. Deeper
+    // nesting is cut off before it is built, as in the file header.
+    nlohmann::json::parser_callback_t limit = [](int depth, nlohmann::json::parse_event_t,
+                                                 nlohmann::json&) {
+      if (depth > kMaxJsonDepth) throw TooDeep{};
+      return true;
+    };
+    index = nlohmann::json::parse(text, limit);
+  } catch (const TooDeep&) {
+    return make_error("{}: JSON nested deeper than {} levels", target, kMaxJsonDepth);
   } catch (const nlohmann::json::exception& e) {
     std::string msg = e.what();
     std::replace(msg.begin(), msg.end(), '\n', ' ');

@@ -362,6 +362,10 @@ TEST(SafetensorsSharded, SplitsWritesIndexAndReadsBack) {
   ASSERT_FALSE(wrong.ok());
   EXPECT_NE(wrong.message().find("'layers.0.w' is missing from its shard"), std::string::npos)
       << wrong.message();
+  std::ofstream(dir / st::kIndexFileName) << "{\"weight_map\":" << std::string(100000, '[') << "}";
+  auto deep = st::Checkpoint::open(dir.string());
+  ASSERT_FALSE(deep.ok());
+  EXPECT_NE(deep.message().find("nested deeper"), std::string::npos) << deep.message();
   edited["weight_map"]["layers.0.w"] = "../escape.safetensors";
   std::ofstream(dir / st::kIndexFileName) << edited.dump();
   EXPECT_FALSE(st::Checkpoint::open(dir.string()).ok());
