@@ -28,6 +28,12 @@
 //   [out, n_groups], X.weight_shape I64 [2] = [out, in]; experts as
 //   model.layers.N.mlp.experts.E.{gate,up,down}_proj.*; the routers stay
 //   unquantized (vLLM builds them without a quant method).
+//   Layout source: compressed-tensors' pack_to_int32 (vllm-project/
+//   compressed-tensors, compressors/quantized_compressors/pack_quantized.py
+//   and utils): q + 2^(bits-1) as unsigned, 32/bits values per int32 along
+//   the input dimension, value k of a word at bits [k*bits, (k+1)*bits),
+//   zero-padded; weight_shape int64 [out, in]; read by vLLM's
+//   CompressedTensorsWNA16 (Linear) and CompressedTensorsWNA16MoEMethod.
 // Both: embed_tokens and lm_head BF16, norms and biases F32; config.json with
 // quantization_config; apex_provenance.json (source sha256, apex version,
 // bits, group, per-tensor max / mean absolute reconstruction error).
