@@ -106,8 +106,11 @@ const std::vector<Model>& models() {
     // 22 layers of qwen3moe (no shared experts): two middle layers.
     v.push_back(synthetic("qwen3moe_22l", small_moe("qwen3moe", 22)));
     // 12 layers of qwen35moe: full attention in blocks 3, 7, 11 (the last one
-    // an edge layer), SSM tensors in the other nine.
-    v.push_back(synthetic("qwen35moe_12l", small_qwen35moe(12)));
+    // an edge layer), SSM tensors in the other nine, and block 12 the
+    // multi-token-prediction block the converter appends (nextn.* tensors).
+    synth::Options q35 = small_qwen35moe(12);
+    q35.n_mtp = 1;
+    v.push_back(synthetic("qwen35moe_12l", q35));
     const fs::path tiny = fs::path(APEX_SHARED_DIR) / "models" / "tiny-moe-f16.gguf";
     if (fs::exists(tiny)) {
       v.push_back({"tiny-moe", tiny, fs::path(APEX_SHARED_DIR) / "models" / "tiny-moe-calib.imatrix.dat"});
