@@ -240,6 +240,16 @@ TEST(ImatrixSelfGenerate, TokensFollowTheSamplingRule) {
   EXPECT_TRUE(std::equal(t1->begin(), t1->begin() + 8, t1->begin() + 8));
 }
 
+TEST(ImatrixCli, HelpTeachesEveryTool) {
+  auto r = run_apex(scratch(), "imatrix --help");
+  EXPECT_EQ(r.exit_code, 0);
+  for (const char* s : {"--self-generate", "info", "merge", "convert", "docs/IMATRIX.md"}) {
+    EXPECT_NE(r.out.find(s), std::string::npos) << s;
+  }
+  r = run_apex(scratch(), "quantize --help");
+  EXPECT_NE(r.out.find("--zero-expert-policy"), std::string::npos);
+}
+
 // ---- bad input ----
 
 TEST(ImatrixCli, TooShortTextIsOneLine) {

@@ -59,6 +59,15 @@ fs::path scratch() {
   return d;
 }
 
+// The quantized files are tens of MB: remove them when the binary exits.
+struct RemoveScratch {
+  fs::path dir = scratch();  // constructed first, so it outlives this object
+  ~RemoveScratch() {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+} remove_scratch_at_exit;
+
 std::string read_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return {std::istreambuf_iterator<char>(in), {}};
