@@ -1,96 +1,111 @@
 #include "export/hf_tensors.h"
 
-#include <charconv>
+#include "util/check.h"
 
 namespace apex::xport {
 
 namespace {
 
-constexpr TensorRow kGlobal[] = {
-    {"token_embd.weight", "model.embed_tokens.weight", Kind::kEmbedding},
-    {"output_norm.weight", "model.norm.weight", Kind::kVector},
-    {"output.weight", "lm_head.weight", Kind::kHead},
+// The kind of each GGUF tensor, keyed by the name pattern of
+// src/convert/hf_names' rows. A GGUF name means the same tensor in every
+// family, so one list serves all architectures; a row missing here has no
+// place in an export (place_tensor says so rather than guessing).
+struct KindRow {
+  std::string_view gguf;
+  Kind kind;
+};
+constexpr KindRow kKinds[] = {
+    {"token_embd.weight", Kind::kEmbedding},
+    {"output.weight", Kind::kHead},
+    {"output_norm.weight", Kind::kVector},
+    {"blk.{bid}.attn_norm.weight", Kind::kVector},
+    {"blk.{bid}.attn_q.weight", Kind::kLinear},
+    {"blk.{bid}.attn_k.weight", Kind::kLinear},
+    {"blk.{bid}.attn_v.weight", Kind::kLinear},
+    {"blk.{bid}.attn_output.weight", Kind::kLinear},
+    {"blk.{bid}.attn_q.bias", Kind::kVector},
+    {"blk.{bid}.attn_k.bias", Kind::kVector},
+    {"blk.{bid}.attn_v.bias", Kind::kVector},
+    {"blk.{bid}.attn_q_norm.weight", Kind::kVector},
+    {"blk.{bid}.attn_k_norm.weight", Kind::kVector},
+    {"blk.{bid}.ffn_norm.weight", Kind::kVector},
+    {"blk.{bid}.ffn_gate_inp.weight", Kind::kRouter},
+    // Qwen2-MoE's shared-expert gate: a GGUF vector, a Linear(n_embd, 1) in HF.
+    {"blk.{bid}.ffn_gate_inp_shexp.weight", Kind::kRowVector},
+    {"blk.{bid}.ffn_gate_shexp.weight", Kind::kLinear},
+    {"blk.{bid}.ffn_up_shexp.weight", Kind::kLinear},
+    {"blk.{bid}.ffn_down_shexp.weight", Kind::kLinear},
+    {"blk.{bid}.ffn_gate_exps.weight", Kind::kExpertGate},
+    {"blk.{bid}.ffn_up_exps.weight", Kind::kExpertUp},
+    {"blk.{bid}.ffn_down_exps.weight", Kind::kExpertDown},
 };
 
-// Qwen1.5/2-MoE (transformers' qwen2_moe): q/k/v biases, routed experts
-// and one shared expert gated by sigmoid(shared_expert_gate(x)).
-constexpr TensorRow kQwen2MoeLayer[] = {
-    {"attn_norm.weight", "input_layernorm.weight", Kind::kVector},
-    {"attn_q.weight", "self_attn.q_proj", Kind::kLinear},
-    {"attn_q.bias", "self_attn.q_proj.bias", Kind::kVector},
-    {"attn_k.weight", "self_attn.k_proj", Kind::kLinear},
-    {"attn_k.bias", "self_attn.k_proj.bias", Kind::kVector},
-    {"attn_v.weight", "self_attn.v_proj", Kind::kLinear},
-    {"attn_v.bias", "self_attn.v_proj.bias", Kind::kVector},
-    {"attn_output.weight", "self_attn.o_proj", Kind::kLinear},
-    {"ffn_norm.weight", "post_attention_layernorm.weight", Kind::kVector},
-    {"ffn_gate_inp.weight", "mlp.gate", Kind::kRouter},
-    {"ffn_gate_exps.weight", "mlp.experts.{xid}.gate_proj", Kind::kExpertGate},
-    {"ffn_up_exps.weight", "mlp.experts.{xid}.up_proj", Kind::kExpertUp},
-    {"ffn_down_exps.weight", "mlp.experts.{xid}.down_proj", Kind::kExpertDown},
-    {"ffn_gate_inp_shexp.weight", "mlp.shared_expert_gate.weight", Kind::kRowVector},
-    {"ffn_gate_shexp.weight", "mlp.shared_expert.gate_proj", Kind::kLinear},
-    {"ffn_up_shexp.weight", "mlp.shared_expert.up_proj", Kind::kLinear},
-    {"ffn_down_shexp.weight", "mlp.shared_expert.down_proj", Kind::kLinear},
+std::optional<Kind> kind_of(std::string_view gguf_pattern) {
+  for (const KindRow& r : kKinds) {
+    if (r.gguf == gguf_pattern) return r.kind;
+  }
+  return std::nullopt;
+}
+
+// Export-int's architectures: those with transformers' fused MoE experts
+// modules whose parameter names we know.
+struct Fused {
+  std::string_view arch;
+  const char* gate_up;
+  const char* down;
+};
+constexpr Fused kFused[] = {
+    {"qwen2moe", "mlp.experts.gate_up_proj", "mlp.experts.down_proj"},
+    {"qwen3moe", "mlp.experts.gate_up_proj", "mlp.experts.down_proj"},
 };
 
-// Qwen3-MoE (transformers' qwen3_moe): no biases, per-head q/k RMS norms.
-constexpr TensorRow kQwen3MoeLayer[] = {
-    {"attn_norm.weight", "input_layernorm.weight", Kind::kVector},
-    {"attn_q.weight", "self_attn.q_proj", Kind::kLinear},
-    {"attn_k.weight", "self_attn.k_proj", Kind::kLinear},
-    {"attn_v.weight", "self_attn.v_proj", Kind::kLinear},
-    {"attn_output.weight", "self_attn.o_proj", Kind::kLinear},
-    {"attn_q_norm.weight", "self_attn.q_norm.weight", Kind::kVector},
-    {"attn_k_norm.weight", "self_attn.k_norm.weight", Kind::kVector},
-    {"ffn_norm.weight", "post_attention_layernorm.weight", Kind::kVector},
-    {"ffn_gate_inp.weight", "mlp.gate", Kind::kRouter},
-    {"ffn_gate_exps.weight", "mlp.experts.{xid}.gate_proj", Kind::kExpertGate},
-    {"ffn_up_exps.weight", "mlp.experts.{xid}.up_proj", Kind::kExpertUp},
-    {"ffn_down_exps.weight", "mlp.experts.{xid}.down_proj", Kind::kExpertDown},
-};
-
-constexpr ArchTensors kArchs[] = {
-    {"qwen2moe", "Qwen2MoeForCausalLM", "qwen2_moe", kGlobal, kQwen2MoeLayer,
-     "mlp.experts.gate_up_proj", "mlp.experts.down_proj"},
-    {"qwen3moe", "Qwen3MoeForCausalLM", "qwen3_moe", kGlobal, kQwen3MoeLayer,
-     "mlp.experts.gate_up_proj", "mlp.experts.down_proj"},
-};
+// A Linear's weight name less ".weight": the module the quantized tensors hang off.
+std::string module_of(std::string weight_name) {
+  constexpr std::string_view kSuffix = ".weight";
+  APEX_CHECK(weight_name.ends_with(kSuffix));
+  weight_name.resize(weight_name.size() - kSuffix.size());
+  return weight_name;
+}
 
 }  // namespace
 
 std::string layer_prefix(int bid) { return "model.layers." + std::to_string(bid) + "."; }
 
-const ArchTensors* find_arch_tensors(std::string_view arch) {
-  for (const ArchTensors& a : kArchs) {
-    if (a.arch == arch) return &a;
+std::optional<ArchTensors> find_arch_tensors(std::string_view arch) {
+  for (const Fused& f : kFused) {
+    if (f.arch != arch) continue;
+    const convert::ArchNames* names = convert::find_arch_names(arch);
+    APEX_CHECK(names != nullptr);  // every export-int architecture has a name table
+    return ArchTensors{names, f.gate_up, f.down};
   }
-  return nullptr;
+  return std::nullopt;
 }
 
 std::string arch_tensors_list() {
   std::string s;
-  for (const ArchTensors& a : kArchs) s += (s.empty() ? "" : ", ") + std::string(a.arch);
+  for (const Fused& f : kFused) s += (s.empty() ? "" : ", ") + std::string(f.arch);
   return s;
 }
 
 std::optional<TensorPlace> place_tensor(const ArchTensors& a, std::string_view name) {
-  if (name.substr(0, 4) == "blk.") {
-    const size_t dot = name.find('.', 4);
-    if (dot == std::string_view::npos) return std::nullopt;
-    int bid = -1;
-    const auto [p, ec] = std::from_chars(name.data() + 4, name.data() + dot, bid);
-    if (ec != std::errc() || p != name.data() + dot || bid < 0) return std::nullopt;
-    const std::string_view rest = name.substr(dot + 1);
-    for (const TensorRow& r : a.layer) {
-      if (rest == r.gguf) return TensorPlace{&r, bid, layer_prefix(bid) + r.hf};
-    }
-    return std::nullopt;
+  if (auto m = convert::gguf_to_hf(*a.names, name)) {
+    const auto kind = kind_of(a.names->tensors[m->row].gguf);
+    if (!kind) return std::nullopt;
+    const bool module = *kind == Kind::kLinear || *kind == Kind::kRouter;
+    return TensorPlace{*kind, m->bid, module ? module_of(std::move(m->name)) : std::move(m->name)};
   }
-  for (const TensorRow& r : a.global) {
-    if (name == r.gguf) return TensorPlace{&r, -1, r.hf};
+  if (auto m = convert::gguf_expert_to_hf(*a.names, name, 0)) {
+    const auto kind = kind_of(a.names->experts[m->row].gguf);
+    if (!kind) return std::nullopt;
+    return TensorPlace{*kind, m->bid, {}};
   }
   return std::nullopt;
+}
+
+std::string expert_module(const ArchTensors& a, std::string_view gguf_name, int xid) {
+  auto m = convert::gguf_expert_to_hf(*a.names, gguf_name, xid);
+  APEX_CHECK(m.has_value());  // only called for names place_tensor placed as experts
+  return module_of(std::move(m->name));
 }
 
 }  // namespace apex::xport

@@ -1,14 +1,16 @@
-// Where each GGUF tensor of an architecture goes in a Hugging Face
-// (transformers) checkpoint, and what kind of tensor it is, as data: a new
-// architecture is a new table. Names follow transformers' modelling code
-// for each family (the same correspondence llama.cpp's converter applies in
-// the other direction; src/convert/hf_names holds it for `apex convert`).
+// What export-int needs to know about each GGUF tensor beyond its Hugging
+// Face name: what kind of tensor it is (which decides how it is stored) and
+// the names of transformers' fused expert parameters. The names themselves
+// come from src/convert/hf_names, the one GGUF <-> transformers name table
+// (shared with `apex convert` / `apex export-hf`), so a new architecture gets
+// its names there and only its fused expert names here.
 #pragma once
 
 #include <optional>
-#include <span>
 #include <string>
 #include <string_view>
+
+#include "convert/hf_names.h"
 
 namespace apex::xport {
 
@@ -25,37 +27,31 @@ enum class Kind {
   kExpertDown,
 };
 
-struct TensorRow {
-  const char* gguf;  // after "blk.{bid}." for per-layer rows
-  // HF module for kLinear / kRouter / experts (the weight's name without
-  // ".weight"; experts: the per-expert module with "{xid}"), full name else.
-  const char* hf;
-  Kind kind;
-};
-
 struct ArchTensors {
-  std::string_view arch;              // GGUF general.architecture
-  std::string_view hf_architecture;   // config.json "architectures"[0]
-  std::string_view hf_model_type;
-  std::span<const TensorRow> global;  // outside the blocks
-  std::span<const TensorRow> layer;   // "model.layers.{bid}." is prepended to hf
+  const convert::ArchNames* names;  // GGUF <-> HF names, HF architecture and model_type
   // Fused expert parameter names (transformers' MoE experts modules), after
   // "model.layers.{bid}.": gate and up stacked into one, down alone.
   const char* fused_gate_up;
   const char* fused_down;
 };
 
-const ArchTensors* find_arch_tensors(std::string_view arch);
+// Nullopt when export-int does not support the architecture.
+std::optional<ArchTensors> find_arch_tensors(std::string_view arch);
 std::string arch_tensors_list();  // "qwen2moe, qwen3moe"
 
 struct TensorPlace {
-  const TensorRow* row = nullptr;
-  int bid = -1;          // block, -1 outside the blocks
-  std::string hf;        // filled: HF name (module for linears, per-expert pattern with {xid})
+  Kind kind = Kind::kVector;
+  int bid = -1;    // block, -1 outside the blocks
+  // HF name: the module (weight name less ".weight") for kLinear / kRouter,
+  // the full name for the others; empty for experts (see expert_module).
+  std::string hf;
 };
 // "model.layers.{bid}."
 std::string layer_prefix(int bid);
-// Null when the GGUF name is not in the table.
+// Nullopt when the GGUF name is not in the table or has no kind.
 std::optional<TensorPlace> place_tensor(const ArchTensors& a, std::string_view gguf_name);
+// The HF module of expert `xid` of a GGUF routed-expert stack that
+// place_tensor placed, e.g. "model.layers.3.mlp.experts.7.gate_proj".
+std::string expert_module(const ArchTensors& a, std::string_view gguf_name, int xid);
 
 }  // namespace apex::xport

@@ -18,7 +18,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "export/hf_config.h"
+#include "convert/hf_config.h"
 #include "export/hf_tensors.h"
 #include "export/sha256.h"
 #include "gguf/gguf.h"
@@ -299,14 +299,14 @@ Result<std::vector<Job>> plan_jobs(const gguf::File& f, const ArchTensors& arch,
     const auto place = place_tensor(arch, t.name);
     if (!place) {
       return make_error("{}: tensor {} has no place in a {} checkpoint (not in apex's {} table)",
-                        f.path(), t.name, arch.hf_architecture, arch.arch);
+                        f.path(), t.name, arch.names->hf_architecture, arch.names->arch);
     }
     const quant::TypeTraits* tt = quant::find_type(t.type);
     if (tt == nullptr || tt->dequantize == nullptr) {
       return make_error("{}: tensor {}: apex cannot dequantize type {}", f.path(), t.name,
                         tt ? tt->name : "unknown");
     }
-    const Kind kind = place->row->kind;
+    const Kind kind = place->kind;
     const bool expert = kind == Kind::kExpertGate || kind == Kind::kExpertUp || kind == Kind::kExpertDown;
     const size_t want_dims = expert ? 3 : (kind == Kind::kVector || kind == Kind::kRowVector) ? 1 : 2;
     if (t.ne.size() != want_dims) {
@@ -362,8 +362,7 @@ Result<std::vector<Job>> plan_jobs(const gguf::File& f, const ArchTensors& arch,
         if (ct) {
           for (int64_t e = 0; e < n_expert; ++e) {
             Job je = j;
-            std::string mod = place->hf;
-            mod.replace(mod.find("{xid}"), 5, std::to_string(e));
+            const std::string mod = expert_module(arch, t.name, static_cast<int>(e));
             je.name = mod + ".weight_packed";
             je.scale_name = mod + ".weight_scale";
             je.shape_name = mod + ".weight_shape";
@@ -488,13 +487,18 @@ Result<IntExportReport> export_int(const IntExportOptions& opts) {
   if (!file->get_string("general.architecture", arch_name)) {
     return make_error("{}: no general.architecture key", opts.gguf_path);
   }
-  const ArchTensors* arch = find_arch_tensors(arch_name);
-  if (arch == nullptr) {
+  const std::optional<ArchTensors> arch = find_arch_tensors(arch_name);
+  if (!arch) {
     return make_error("{}: architecture {} is not supported by export-int (supported: {})",
                       opts.gguf_path, arch_name, arch_tensors_list());
   }
   APEX_ASSIGN_OR_RETURN(auto jobs, plan_jobs(*file, *arch, sc));
-  APEX_ASSIGN_OR_RETURN(auto config, hf_config_from_gguf(*file, *arch));
+  // config.json as `apex export-hf` writes it (one reading of the GGUF keys
+  // for both), plus how the weights are quantized. Ordered from here on so
+  // that quantization_config keeps the field order quantization_config() gives it.
+  APEX_ASSIGN_OR_RETURN(const nlohmann::json hf_config,
+                        convert::hf_config_from_gguf(*file, *arch->names, "bfloat16"));
+  nlohmann::ordered_json config = hf_config;
   config["quantization_config"] = quantization_config(sc, *arch);
 
   std::vector<st::TensorDecl> decls;
