@@ -12,6 +12,7 @@
 #include <map>
 
 #include "oracle/oracle.h"
+#include "synth_test_support.h"
 #include "synth/synth.h"
 
 namespace apex::synth {
@@ -20,23 +21,7 @@ namespace {
 namespace fs = std::filesystem;
 using quant::TypeId;
 
-class Q35Dir {
- public:
-  Q35Dir() {
-    path_ = fs::temp_directory_path() /
-            ("apex-synth-q35-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
-    fs::create_directories(path_);
-  }
-  ~Q35Dir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-  static inline int counter_ = 0;
-};
+using testing::TempDir;
 
 Options q35(TypeId type) {
   Options o;
@@ -168,7 +153,7 @@ class SynthQwen35Oracle : public ::testing::TestWithParam<Q35Case> {};
 
 TEST_P(SynthQwen35Oracle, LoadsAndRunsInLlamaCpp) {
   const Q35Case& c = GetParam();
-  Q35Dir dir;
+  TempDir dir;
   const std::string path = dir.file(c.label + ".gguf");
   Status s = write_model(c.opts, path);
   ASSERT_TRUE(s.ok()) << s.message();
@@ -202,7 +187,7 @@ std::string read_all(const std::string& path) {
 }
 
 TEST(SynthQwen35, SameBytesWhateverTheThreadCount) {
-  Q35Dir dir;
+  TempDir dir;
   Options o = q35(TypeId::F16);
   o.n_embd = 256, o.n_ff = 512, o.n_layer = 4;  // expert tensors span several slabs
   o.n_threads = 1;

@@ -13,6 +13,7 @@
 #include <set>
 
 #include "oracle/oracle.h"
+#include "synth_test_support.h"
 #include "quant/fp16.h"
 #include "synth/vocab.h"
 
@@ -22,23 +23,7 @@ namespace {
 namespace fs = std::filesystem;
 using quant::TypeId;
 
-class TempDir {
- public:
-  TempDir() {
-    path_ = fs::temp_directory_path() /
-            ("apex-synth-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-  static inline int counter_ = 0;
-};
+using testing::TempDir;
 
 std::string read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
