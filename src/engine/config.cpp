@@ -5,6 +5,8 @@
 namespace apex::engine {
 namespace {
 
+Status read_delta_net_keys(const gguf::File& f, const std::string& arch, ModelConfig& c);
+
 constexpr ArchTraits kArchs[] = {
     // name       rope              bias   qknorm experts shexp  norm_topk
     {"qwen2moe", RopeType::kNeox, true, false, true, true, false},
@@ -13,7 +15,7 @@ constexpr ArchTraits kArchs[] = {
     // src/models/qwen35moe.cpp: softmax router with renormalised top-k,
     // shared expert gated by a sigmoid, the FFN normed by post_attention_norm.
     {"qwen35moe", RopeType::kImrope, false, true, true, true, true, ForwardKind::kDeltaNetHybrid,
-     "post_attention_norm", /*gated_q=*/true, /*partial_rope=*/true},
+     "post_attention_norm", /*gated_q=*/true, /*partial_rope=*/true, read_delta_net_keys},
 };
 
 }  // namespace
@@ -188,8 +190,8 @@ Result<ModelConfig> read_config(const gguf::File& f) {
     return make_error("{}: expert_used_count {} must be in 1..{}", f.path(), c.n_expert_used,
                       c.n_expert);
   }
-  if (c.arch->forward == ForwardKind::kDeltaNetHybrid) {
-    if (Status s = read_delta_net_keys(f, arch, c); !s) return s.error();
+  if (c.arch->read_keys != nullptr) {
+    if (Status s = c.arch->read_keys(f, arch, c); !s) return s.error();
   }
   const gguf::TensorInfo* embd = f.find_tensor("token_embd.weight");
   if (embd == nullptr || embd->ne.size() < 2) {

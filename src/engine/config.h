@@ -30,6 +30,8 @@ enum class ForwardKind {
   kDeltaNetHybrid,  // Gated DeltaNet blocks between gated full-attention blocks (qwen35moe)
 };
 
+struct ModelConfig;
+
 // One row per architecture: what llama.cpp's graph builder for it does
 // (src/models/<arch>.cpp in the oracle's source).
 struct ArchTraits {
@@ -50,6 +52,10 @@ struct ArchTraits {
   bool gated_q = false;
   // rope.dimension_count may be below head_dim (only the first n_rot dims rotate).
   bool partial_rope = false;
+  // Reads the keys only this architecture has (after the common ones, which
+  // are already in c); the error names the missing or bad key. A new
+  // architecture's reader lives in its own file next to its forward function.
+  Status (*read_keys)(const gguf::File& f, const std::string& arch, ModelConfig& c) = nullptr;
 };
 
 // Null for an architecture the engine does not run.

@@ -10,7 +10,12 @@
 #include <span>
 #include <string_view>
 
+#include "gguf/gguf.h"
+#include "util/status.h"
+
 namespace apex::synth {
+
+struct Options;
 
 // Symbolic tensor dimensions, resolved from the options.
 enum class Dim : uint8_t {
@@ -74,6 +79,18 @@ struct ArchSpec {
   std::span<const TensorSpec> head;    // before the blocks
   std::span<const TensorSpec> layer;   // per block
   std::span<const TensorSpec> tail;    // after the blocks
+  // Optional per-architecture hooks, so that a new architecture is a new
+  // file (its tensor table and these functions) plus one row in kArchs:
+  //  - metadata: writes the keys only this architecture has (called after
+  //    the common hyper-parameters, before general.file_type);
+  //  - validate: refuses options llama.cpp would not load (after the common
+  //    checks); the error names the option;
+  //  - has_tensor: whether per-layer tensor `spec` exists in block il, on
+  //    top of spec.when (layer patterns: sliding-window layers, leading
+  //    dense blocks, Mamba/attention/MoE block kinds).
+  void (*metadata)(const Options& o, gguf::Layout& l) = nullptr;
+  Status (*validate)(const Options& o) = nullptr;
+  bool (*has_tensor)(const Options& o, int il, const TensorSpec& spec) = nullptr;
 };
 
 // Null when the name is not a known architecture.

@@ -157,6 +157,7 @@ std::vector<TensorPlan> make_plan(const Options& o, const ArchSpec& arch) {
         continue;
       }
       if (s.when == When::kMtp && !mtp) continue;
+      if (arch.has_tensor != nullptr && !arch.has_tensor(o, il, s)) continue;
       add(s, fmt::format("blk.{}.{}", il, s.name));
     }
   }
@@ -250,6 +251,7 @@ void add_metadata(const Options& o, const ArchSpec& arch, const Vocab& vocab, co
     l.set(key("full_attention_interval"), u32(o.full_attention_interval));
     if (o.n_mtp > 0) l.set(key("nextn_predict_layers"), u32(o.n_mtp));
   }
+  if (arch.metadata != nullptr) arch.metadata(o, l);
   l.set("general.file_type", u32(file_type_of(o.weight_type)));
   if (o.n_expert > 0) l.set(key("expert_count"), u32(o.n_expert));
   if (arch.expert_ff_key) l.set(key("expert_feed_forward_length"), u32(o.n_ff));
@@ -414,6 +416,7 @@ Status validate(const Options& o) {
     return make_error("synth: rope_freq_base {} must be a positive number", o.rope_freq_base);
   }
   if (o.n_threads < 0) return make_error("synth: n_threads {} must be >= 0", o.n_threads);
+  if (arch->validate != nullptr) return arch->validate(o);
   return Status::Ok();
 }
 
