@@ -62,6 +62,10 @@ Command make_synth() {
     sub->add_option("--name", o.name, "general.name (default apex-synth-ARCH)");
     sub->add_option("--threads,-t", o.n_threads, "generator threads (0: all cores)");
     sub->add_flag("--no-progress", args->no_progress, "no progress bar");
+    sub->add_option("--layer-pattern", o.layer_pattern, "nemotron_h_moe: one letter per block, M Mamba-2, * attention, E MoE FFN (default MEMEM*E repeated)");
+    sub->add_option("--ssm-inner", o.ssm_d_inner, "nemotron_h_moe: Mamba-2 inner width, --ssm-heads x head width (ssm.inner_size; 0: 2 x embd)")->capture_default_str();
+    sub->add_option("--expert-scale", o.expert_weights_scale, "nemotron_h_moe: routed_scaling_factor on the expert weights (0: none)")->capture_default_str();
+    sub->add_option("--expert-norm", o.expert_weights_norm, "nemotron_h_moe: renormalise the top-k expert weights (true/false)")->capture_default_str();
     sub->add_option("out", args->out, "output GGUF file")->required();
     return sub;
   };

@@ -118,12 +118,15 @@ constexpr TensorSpec kQwen35MoeLayer[] = {
     {"nextn.shared_head_norm.weight", {D::kEmbd, D::kNone, D::kNone}, I::kNorm, true, When::kMtp},
 };
 
-constexpr ArchSpec kArchs[] = {
+// Not constexpr: rows defined in other files are constant-initialized
+// objects (their initializers are constant expressions), copied here.
+const ArchSpec kArchs[] = {
     // name       experts free_hd expff shexp vocab rope_dim hybrid
     {"qwen2moe", true, false, true, true, false, false, false, kHead, kQwen2MoeLayer, kTail},
     {"qwen3moe", true, true, true, false, false, false, false, kHead, kQwen3MoeLayer, kTail},
     {"llama", false, true, false, false, true, true, false, kHead, kLlamaLayer, kTail},
     {"qwen35moe", true, true, true, true, false, true, true, kHead, kQwen35MoeLayer, kTail},
+    kNemotronHMoeArch,
 };
 
 }  // namespace
@@ -135,6 +138,6 @@ const ArchSpec* find_arch(std::string_view name) {
   return nullptr;
 }
 
-std::string_view arch_name_list() { return "qwen2moe, qwen3moe, llama, qwen35moe"; }
+std::string_view arch_name_list() { return "qwen2moe, qwen3moe, llama, qwen35moe, nemotron_h_moe"; }
 
 }  // namespace apex::synth

@@ -35,6 +35,12 @@ enum class Dim : uint8_t {
   kSsmHeads,  // ssm_dt_rank: value heads (one decay and one beta each)
   kSsmState,  // ssm_d_state: key/value head width
   kEmbd2,     // 2 * n_embd: the MTP block's [embedding | hidden state] input
+  kOne,       // a written dimension of 1 (nemotron_h_moe's ssm_a / ssm_d are [1, n_head])
+  kMambaInProj,  // 2 * ssm_d_inner + 2 * ssm_n_group * ssm_d_state + ssm_dt_rank: z, x, B, C, dt
+  kMambaConv,    // ssm_d_inner + 2 * ssm_n_group * ssm_d_state: the x, B and C channels
+  kMambaInner,   // ssm_d_inner: Mamba-2 value channels (heads x head width)
+  kMambaNormGroup,  // ssm_d_inner / ssm_n_group: width of one grouped-RMS-norm group
+  kSsmGroups,    // ssm_n_group
 };
 
 // How a tensor's values are drawn.
@@ -92,6 +98,9 @@ struct ArchSpec {
   Status (*validate)(const Options& o) = nullptr;
   bool (*has_tensor)(const Options& o, int il, const TensorSpec& spec) = nullptr;
 };
+
+// Architectures whose table and hooks live in their own file (arch_<name>.cpp).
+extern const ArchSpec kNemotronHMoeArch;
 
 // Null when the name is not a known architecture.
 const ArchSpec* find_arch(std::string_view name);

@@ -29,6 +29,7 @@ constexpr int64_t kSlabElements = int64_t{1} << 20;
 struct Dims {
   int64_t embd, vocab, q, kv, head_dim, ff, ff_shared, expert;
   int64_t conv_kernel, ssm_state, ssm_heads, ssm_groups;
+  int64_t mamba_inner = 0;
 
   int64_t resolve(Dim d) const {
     switch (d) {
@@ -48,6 +49,12 @@ struct Dims {
       case Dim::kSsmHeads: return ssm_heads;
       case Dim::kSsmState: return ssm_state;
       case Dim::kEmbd2: return 2 * embd;
+      case Dim::kOne: return 1;
+      case Dim::kMambaInProj: return 2 * mamba_inner + 2 * ssm_groups * ssm_state + ssm_heads;
+      case Dim::kMambaConv: return mamba_inner + 2 * ssm_groups * ssm_state;
+      case Dim::kMambaInner: return mamba_inner;
+      case Dim::kMambaNormGroup: return mamba_inner / ssm_groups;
+      case Dim::kSsmGroups: return ssm_groups;
     }
     return 1;
   }
@@ -61,7 +68,8 @@ Dims make_dims(const Options& o) {
   const int64_t hd = resolved_head_dim(o);
   return Dims{o.n_embd, o.n_vocab,      hd * o.n_head,
               hd * o.n_head_kv, hd, o.n_ff, o.n_ff_shared > 0 ? o.n_ff_shared : o.n_ff,
-              o.n_expert, o.ssm_d_conv, o.ssm_d_state, o.ssm_dt_rank, o.ssm_n_group};
+              o.n_expert, o.ssm_d_conv, o.ssm_d_state, o.ssm_dt_rank, o.ssm_n_group,
+              o.ssm_d_inner > 0 ? o.ssm_d_inner : 2 * o.n_embd};
 }
 
 int64_t resolved_rope_dim(const Options& o) {

@@ -63,6 +63,15 @@ struct Options {
   // and write_model; tensor_values still uses n_vocab as given).
   std::string tokenizer_json;
   std::string tokenizer_config_json;  // empty: tokenizer_config.json beside it, if any
+  // nemotron_h_moe (Nemotron-H MoE / Nemotron-3 Nano) only. The block
+  // pattern, one letter per block as the converter's hybrid_override_pattern
+  // spells it: M = Mamba-2, * = attention, E = MoE FFN; empty = "MEMEM*E"
+  // repeated (Nemotron-3 Nano's rhythm). The Mamba-2 blocks use ssm_d_conv,
+  // ssm_d_state, ssm_n_group and ssm_dt_rank (heads) above.
+  std::string layer_pattern;
+  int64_t ssm_d_inner = 0;            // ssm.inner_size: heads x head width; 0 = 2 * n_embd
+  float expert_weights_scale = 0.0f;  // routed_scaling_factor (Nano: 2.5); 0 = none
+  bool expert_weights_norm = true;    // norm_topk_prob: renormalise the top-k weights
 };
 
 // Checks the options against what llama.cpp accepts for the architecture;
