@@ -72,6 +72,23 @@ synth::Options small_qwen35moe(int layers) {
   return o;
 }
 
+// Nemotron-H MoE (Nemotron-3 Nano's shape): Mamba-2, attention and MoE
+// blocks; ssm_in rows of 256 into 1288 outputs, ssm_out rows of 512, ssm_a /
+// ssm_d 2-D but never quantized (names without ".weight"), relu^2 experts
+// with up/down only plus a shared expert, an exp_probs_b selection bias.
+synth::Options small_nemotron_h_moe() {
+  synth::Options o = small_moe("nemotron_h_moe", 12);
+  o.layer_pattern = "MEM*EMEM*EME";
+  o.head_dim = 64;
+  o.n_ff_shared = 256;
+  o.ssm_d_state = 64;
+  o.ssm_n_group = 2;
+  o.ssm_dt_rank = 8;
+  o.ssm_d_inner = 512;
+  o.expert_weights_scale = 2.5f;
+  return o;
+}
+
 // Positive heavy-tailed importance for every matrix, in llama.cpp's GGUF
 // imatrix format.
 fs::path make_imatrix(const fs::path& model) {
@@ -111,6 +128,7 @@ const std::vector<Model>& models() {
     synth::Options q35 = small_qwen35moe(12);
     q35.n_mtp = 1;
     v.push_back(synthetic("qwen35moe_12l", q35));
+    v.push_back(synthetic("nemotron_h_moe_12l", small_nemotron_h_moe()));
     const fs::path tiny = fs::path(APEX_SHARED_DIR) / "models" / "tiny-moe-f16.gguf";
     if (fs::exists(tiny)) {
       v.push_back({"tiny-moe", tiny, fs::path(APEX_SHARED_DIR) / "models" / "tiny-moe-calib.imatrix.dat"});
@@ -272,11 +290,11 @@ TEST_P(ProfileOracle, EveryImplementedProfileMatchesLlamaQuantizeWithItsTensorTy
 
 std::string model_label(const ::testing::TestParamInfo<size_t>& info) {
   static const std::vector<std::string> labels = {"qwen2moe_24l", "qwen3moe_13l", "qwen3moe_22l",
-                                                  "qwen35moe_12l", "tiny_moe"};
+                                                  "qwen35moe_12l", "nemotron_h_moe_12l", "tiny_moe"};
   return labels[info.param];
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, ProfileOracle, ::testing::Range<size_t>(0, 5), model_label);
+INSTANTIATE_TEST_SUITE_P(Models, ProfileOracle, ::testing::Range<size_t>(0, 6), model_label);
 
 }  // namespace
 }  // namespace apex::pipeline

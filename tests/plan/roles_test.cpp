@@ -40,6 +40,9 @@ TEST(Roles, NamesOfEveryMoeFamily) {
       {"blk.0.ssm_a", Role::kSsm},
       {"blk.0.ssm_dt.bias", Role::kBias},
       {"blk.0.ssm_norm.weight", Role::kNorm},
+      // nemotron_h_moe Mamba-2 (ssm_a / ssm_d are 2-D [1, n_head], no ".weight")
+      {"blk.0.ssm_d", Role::kSsm},
+      {"blk.0.ssm_conv1d.bias", Role::kBias},
       // deepseek2 / glm4moe MLA and dense leading layers
       {"blk.0.attn_q_a.weight", Role::kAttention},
       {"blk.0.attn_q_b.weight", Role::kAttention},
