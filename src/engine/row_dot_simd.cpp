@@ -3,12 +3,13 @@
 // Q4_K x Q8_K, Q6_K x Q8_K. Compiled per Highway target, picked at run time.
 //
 // The integer parts (products of the quants, sums within a block) are exact,
-// so they are computed in any order: 16-bit products summed within a
-// sub-block, then 16-bit pairwise multiply-adds with (scale, 0) and (0, scale)
-// pairs give exact 32-bit sums of the even and odd positions, folded into
-// ggml's eight lane sums (position mod 8). The float part (d * lane sums,
-// accumulation across blocks) is quant_dot.cpp's, operation by operation, so
-// the results are bit-identical to the scalar kernels.
+// so they are computed in any order: the bytes of each 16 values are
+// shuffled so that values l and l + 8 (both in ggml's lane l = position mod
+// 8) sit side by side, weights times their sub-block scale in int16, and one
+// pairwise multiply-add with the activations puts lane l's sum in 32-bit
+// lane l (mod 8) directly. The float part (d * lane sums, accumulation
+// across blocks) is quant_dot.cpp's, operation by operation, on eight float
+// lanes at once, so the results are bit-identical to the scalar kernels.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "engine/row_dot_simd.cpp"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
@@ -62,44 +63,40 @@ constexpr bool kSimd = true;
 constexpr bool kSimd = false;
 #endif
 
-using D16 = hn::CappedTag<int16_t, 16>;
-using D32 = hn::Repartition<int32_t, D16>;
-using V16 = hn::Vec<D16>;
-using V32 = hn::Vec<D32>;
+using D16x32 = hn::CappedTag<int16_t, 32>;
+using D16x16 = hn::CappedTag<int16_t, 16>;
+using D32x8 = hn::CappedTag<int32_t, 8>;
 
-// (s, 0) and (0, s) pairs of int16 lanes.
-HWY_INLINE V16 EvenScale(int s) {
-  const D16 d16;
-  const D32 d32;
-  return hn::BitCast(d16, hn::Set(d32, static_cast<int32_t>(static_cast<uint16_t>(s))));
-}
-HWY_INLINE V16 OddScale(int s) {
-  const D16 d16;
-  const D32 d32;
-  return hn::BitCast(
-      d16, hn::Set(d32, static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint16_t>(s)) << 16)));
-}
+// Byte shuffle (within each 16 bytes) that puts values l and l + 8 side by
+// side: ggml's lane l (position mod 8) then owns int16 pair l.
+alignas(64) constexpr uint8_t kPairLanes[64] = {
+    0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15,
+    0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15,
+    0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15,
+    0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15};
 
-// acc += pairwise products (x86: exactly pmaddwd).
-HWY_INLINE V32 Madd(V16 a, V16 b, V32 acc) {
-  const D32 d32;
-  V32 unused = hn::Zero(d32);
-  return hn::ReorderWidenMulAccumulate(d32, a, b, acc, unused);
+// Signed activation bytes, lanes paired, widened to int16.
+template <class D16, class D8, class VIdx>
+HWY_INLINE hn::Vec<D16> PromotePaired(D16 d16, D8 d8, const int8_t* p, VIdx idx) {
+  const hn::Rebind<uint8_t, D8> du8;
+  const auto bytes = hn::TableLookupBytes(hn::BitCast(du8, hn::LoadU(d8, p)), idx);
+  return hn::PromoteTo(d16, hn::BitCast(d8, bytes));
 }
 
-// Eight lane sums from the even / odd position accumulators of one block.
-HWY_INLINE void FoldLanes(V32 even, V32 odd, int32_t* lanes) {
-  const D32 d32;
-  const size_t n32 = hn::Lanes(d32);
-  HWY_ALIGN int32_t e[hn::MaxLanes(D32())];
-  HWY_ALIGN int32_t o[hn::MaxLanes(D32())];
-  hn::Store(even, d32, e);
-  hn::Store(odd, d32, o);
-  for (int l = 0; l < 8; ++l) lanes[l] = 0;
-  for (size_t k = 0; k < n32; ++k) {
-    lanes[(2 * k) % 8] += e[k];
-    lanes[(2 * k + 1) % 8] += o[k];
+// The eight ggml lane sums of a block: int32 lane k holds lane k mod 8.
+template <class D32>
+HWY_INLINE hn::Vec<D32x8> FoldTo8(D32 d32, hn::Vec<D32> acc) {
+  (void)d32;
+#if HWY_TARGET != HWY_SCALAR
+  if constexpr (hn::MaxLanes(D32()) > 8) {
+    const hn::Half<D32> dh;
+    return hn::Add(hn::LowerHalf(dh, acc), hn::UpperHalf(dh, acc));
+  } else {
+    return acc;
   }
+#else
+  return acc;
+#endif
 }
 
 // Q4_K scale and min of sub-block j (as quant_dot.cpp).
@@ -141,103 +138,112 @@ float RowDotQ8_0(const uint8_t* w, const uint8_t* a, int64_t n) {
 }
 
 float RowDotQ4K(const uint8_t* w, const uint8_t* a, int64_t n) {
-  if constexpr (!kSimd) {
+  if constexpr (!kSimd || hn::MaxLanes(D16x32()) < 16) {
     return dot_q4_k_q8_k(w, a, n);
   } else {
-    const D16 d16;
-    const D32 d32;
-    const hn::Rebind<int8_t, D16> d8;
-    const hn::Rebind<uint8_t, D16> du8;
+    // One vector of int16 covers at most one 32-value sub-block (one scale):
+    // 32 lanes on AVX-512, 16 on AVX2 (two passes per sub-block).
+    const D16x32 d16;
+    const hn::Repartition<int32_t, D16x32> d32;
+    const hn::Rebind<uint8_t, D16x32> du8;
+    const hn::Rebind<int8_t, D16x32> d8;
     const size_t N16 = hn::Lanes(d16);
     const auto* x = reinterpret_cast<const Q4_K*>(w);
     const auto* y = reinterpret_cast<const Q8_K*>(a);
-    const V16 mask = hn::Set(d16, 0xF);
-    float sums[8] = {};
+    const auto pair_idx = hn::LoadU(du8, kPairLanes);
+    const auto nibble = hn::Set(du8, 0xF);
+    const hn::Rebind<float, D32x8> df8;
+    auto sums = hn::Zero(df8);
     float sum = 0.0f;
     for (int64_t b = 0; b < n / kQK; ++b) {
       int min_sum = 0;
-      V32 even = hn::Zero(d32), odd = hn::Zero(d32);
+      auto acc = hn::Zero(d32), unused = hn::Zero(d32);
       for (int c = 0; c < 4; ++c) {
         int sc_lo, m_lo, sc_hi, m_hi;
         q4k_scale_min(x[b].scales, 2 * c, sc_lo, m_lo);
         q4k_scale_min(x[b].scales, 2 * c + 1, sc_hi, m_hi);
         min_sum += (y[b].bsums[4 * c] + y[b].bsums[4 * c + 1]) * m_lo;
         min_sum += (y[b].bsums[4 * c + 2] + y[b].bsums[4 * c + 3]) * m_hi;
+        const auto s_lo = hn::Set(d16, static_cast<int16_t>(sc_lo));
+        const auto s_hi = hn::Set(d16, static_cast<int16_t>(sc_hi));
         const uint8_t* q = x[b].qs + 32 * c;
         const int8_t* q8 = y[b].qs + 64 * c;
-        V16 p_lo = hn::Zero(d16), p_hi = hn::Zero(d16);
         for (size_t j = 0; j < 32; j += N16) {
-          const V16 v = hn::PromoteTo(d16, hn::LoadU(du8, q + j));
-          const V16 a0 = hn::PromoteTo(d16, hn::LoadU(d8, q8 + j));
-          const V16 a1 = hn::PromoteTo(d16, hn::LoadU(d8, q8 + 32 + j));
-          p_lo = hn::Add(p_lo, hn::Mul(hn::And(v, mask), a0));
-          p_hi = hn::Add(p_hi, hn::Mul(hn::ShiftRight<4>(v), a1));
+          // Values l and l + 8 of each 16 side by side, in the weights and
+          // the activations alike, so that a pairwise multiply-add sums two
+          // values of one ggml lane (position mod 8) into 32-bit lane l.
+          const auto v = hn::TableLookupBytes(hn::LoadU(du8, q + j), pair_idx);
+          const auto w_lo = hn::Mul(hn::PromoteTo(d16, hn::And(v, nibble)), s_lo);
+          const auto w_hi = hn::Mul(hn::PromoteTo(d16, hn::ShiftRight<4>(v)), s_hi);
+          const auto a_lo = PromotePaired(d16, d8, q8 + j, pair_idx);
+          const auto a_hi = PromotePaired(d16, d8, q8 + 32 + j, pair_idx);
+          acc = hn::ReorderWidenMulAccumulate(d32, w_lo, a_lo, acc, unused);
+          acc = hn::ReorderWidenMulAccumulate(d32, w_hi, a_hi, acc, unused);
         }
-        even = Madd(p_lo, EvenScale(sc_lo), even);
-        even = Madd(p_hi, EvenScale(sc_hi), even);
-        odd = Madd(p_lo, OddScale(sc_lo), odd);
-        odd = Madd(p_hi, OddScale(sc_hi), odd);
       }
-      int32_t lanes[8];
-      FoldLanes(even, odd, lanes);
+      const auto lanes = FoldTo8(d32, acc);
       const float d = h2f(x[b].d) * y[b].d;
-      for (int l = 0; l < 8; ++l) sums[l] += d * static_cast<float>(lanes[l]);
+      sums = hn::Add(sums, hn::Mul(hn::Set(df8, d), hn::ConvertTo(df8, lanes)));
       const float dmin = h2f(x[b].dmin) * y[b].d;
       sum -= dmin * static_cast<float>(min_sum);
     }
-    for (int l = 0; l < 8; ++l) sum += sums[l];
+    HWY_ALIGN float s8[8];
+    hn::Store(sums, df8, s8);
+    for (int l = 0; l < 8; ++l) sum += s8[l];
     return sum;
   }
 }
 
 float RowDotQ6K(const uint8_t* w, const uint8_t* a, int64_t n) {
-  if constexpr (!kSimd) {
+  if constexpr (!kSimd || hn::MaxLanes(D16x16()) < 16) {
     return dot_q6_k_q8_k(w, a, n);
   } else {
-    const D16 d16;
-    const D32 d32;
-    const hn::Rebind<int8_t, D16> d8;
-    const hn::Rebind<uint8_t, D16> du8;
-    const size_t N16 = hn::Lanes(d16);
+    // One vector of int16 is one 16-value sub-block (one scale).
+    const D16x16 d16;
+    const hn::Repartition<int32_t, D16x16> d32;
+    const hn::Rebind<uint8_t, D16x16> du8;
+    const hn::Rebind<int8_t, D16x16> d8;
     const auto* x = reinterpret_cast<const Q6_K*>(w);
     const auto* y = reinterpret_cast<const Q8_K*>(a);
-    const V16 m4 = hn::Set(d16, 0xF), m2 = hn::Set(d16, 3), k32 = hn::Set(d16, 32);
-    float sums[8] = {};
+    const auto pair_idx = hn::LoadU(du8, kPairLanes);
+    const auto m4 = hn::Set(du8, 0xF), m2 = hn::Set(du8, 3);
+    const auto k32 = hn::Set(d16, 32);
+    const hn::Rebind<float, D32x8> df8;
+    auto sums = hn::Zero(df8);
     for (int64_t b = 0; b < n / kQK; ++b) {
-      V32 even = hn::Zero(d32), odd = hn::Zero(d32);
+      auto acc = hn::Zero(d32), unused = hn::Zero(d32);
       const int8_t* sc = x[b].scales;
       for (int h = 0; h < 2; ++h) {
         const uint8_t* ql = x[b].ql + 64 * h;
         const uint8_t* qh = x[b].qh + 32 * h;
         const int8_t* q8 = y[b].qs + 128 * h;
-        for (size_t j = 0; j < 32; j += N16) {
-          const V16 l0 = hn::PromoteTo(d16, hn::LoadU(du8, ql + j));
-          const V16 l1 = hn::PromoteTo(d16, hn::LoadU(du8, ql + 32 + j));
-          const V16 hb = hn::PromoteTo(d16, hn::LoadU(du8, qh + j));
-          const V16 v0 = hn::Sub(hn::Or(hn::And(l0, m4), hn::ShiftLeft<4>(hn::And(hb, m2))), k32);
-          const V16 v1 = hn::Sub(
-              hn::Or(hn::And(l1, m4), hn::ShiftLeft<4>(hn::And(hn::ShiftRight<2>(hb), m2))), k32);
-          const V16 v2 = hn::Sub(
-              hn::Or(hn::ShiftRight<4>(l0), hn::ShiftLeft<4>(hn::And(hn::ShiftRight<4>(hb), m2))), k32);
-          const V16 v3 =
-              hn::Sub(hn::Or(hn::ShiftRight<4>(l1), hn::ShiftLeft<4>(hn::ShiftRight<6>(hb))), k32);
-          const V16 vs[4] = {v0, v1, v2, v3};
+        for (int j = 0; j < 32; j += 16) {
+          // Byte j of ql / ql + 32 / qh holds values 32m + j (m = 0..3) of
+          // this half; pair lanes as in RowDotQ4K.
+          const auto l0 = hn::TableLookupBytes(hn::LoadU(du8, ql + j), pair_idx);
+          const auto l1 = hn::TableLookupBytes(hn::LoadU(du8, ql + 32 + j), pair_idx);
+          const auto hb = hn::TableLookupBytes(hn::LoadU(du8, qh + j), pair_idx);
+          const decltype(l0) u[4] = {
+              hn::Or(hn::And(l0, m4), hn::ShiftLeft<4>(hn::And(hb, m2))),
+              hn::Or(hn::And(l1, m4), hn::ShiftLeft<4>(hn::And(hn::ShiftRight<2>(hb), m2))),
+              hn::Or(hn::ShiftRight<4>(l0), hn::ShiftLeft<4>(hn::And(hn::ShiftRight<4>(hb), m2))),
+              hn::Or(hn::ShiftRight<4>(l1), hn::ShiftLeft<4>(hn::ShiftRight<6>(hb)))};
           for (int m = 0; m < 4; ++m) {
-            const size_t pos = 32 * m + j;  // within this half
-            const V16 p = hn::Mul(vs[m], hn::PromoteTo(d16, hn::LoadU(d8, q8 + pos)));
-            const int s = sc[8 * h + pos / 16];
-            even = Madd(p, EvenScale(s), even);
-            odd = Madd(p, OddScale(s), odd);
+            const int pos = 32 * m + j;  // within this half
+            const auto s = hn::Set(d16, static_cast<int16_t>(sc[8 * h + pos / 16]));
+            const auto v = hn::Mul(hn::Sub(hn::PromoteTo(d16, u[m]), k32), s);
+            const auto av = PromotePaired(d16, d8, q8 + pos, pair_idx);
+            acc = hn::ReorderWidenMulAccumulate(d32, v, av, acc, unused);
           }
         }
       }
-      int32_t lanes[8];
-      FoldLanes(even, odd, lanes);
       const float d = h2f(x[b].d) * y[b].d;
-      for (int l = 0; l < 8; ++l) sums[l] += d * static_cast<float>(lanes[l]);
+      sums = hn::Add(sums, hn::Mul(hn::Set(df8, d), hn::ConvertTo(df8, FoldTo8(d32, acc))));
     }
+    HWY_ALIGN float s8[8];
+    hn::Store(sums, df8, s8);
     float sum = 0.0f;
-    for (int l = 0; l < 8; ++l) sum += sums[l];
+    for (int l = 0; l < 8; ++l) sum += s8[l];
     return sum;
   }
 }

@@ -17,6 +17,7 @@
 #include "engine/kernels_simd.h"
 #include "engine/matmul.h"
 #include "engine/packed_rows.h"
+#include "engine/quant_dot.h"
 #include "engine/weights.h"
 #include "quant/type_table.h"
 
@@ -85,6 +86,51 @@ TEST_P(PackedDot, EqualsRowKernel) {
       EXPECT_EQ(std::bit_cast<uint32_t>(got), std::bit_cast<uint32_t>(ref))
           << tt.name << " batched vs row kernel, row " << r << " token " << t << ": " << got << " vs " << ref;
       EXPECT_NEAR(ref, exact, bound) << tt.name << " row kernel, row " << r << " token " << t;
+    }
+  }
+}
+
+// The SIMD row kernels (row_dot_simd.cpp) against the scalar ggml-order
+// kernels (quant_dot.cpp) bit for bit, with activations at the ends of the
+// int8 range (-128 and 127 with large weights are where a 16-bit
+// intermediate would overflow) and rows of several blocks.
+TEST(RowDotSimd, EqualsScalarKernelBitForBit) {
+  struct Kernel {
+    TypeId type;
+    float (*scalar)(const uint8_t*, const uint8_t*, int64_t);
+  };
+  const Kernel kernels[] = {{TypeId::Q8_0, dot_q8_0_q8_0},
+                            {TypeId::Q4_K, dot_q4_k_q8_k},
+                            {TypeId::Q6_K, dot_q6_k_q8_k}};
+  const int64_t n_in = 1024, n_rows = 23, n_tok = 5;
+  for (const Kernel& k : kernels) {
+    const quant::TypeTraits& tt = quant::traits(k.type);
+    const RowDotFn fast = simd::row_dot_kernel(k.type);
+    ASSERT_NE(fast, nullptr) << tt.name;
+    std::vector<float> wf = random_values(n_in * n_rows, 3, 0.05f);
+    // Rows with large, one-signed values use the extreme codes of the format.
+    for (int64_t i = 0; i < n_in; ++i) {
+      wf[static_cast<size_t>(i)] = 1.0f + 0.001f * static_cast<float>(i % 7);
+      wf[static_cast<size_t>(n_in + i)] = -1.0f - 0.001f * static_cast<float>(i % 5);
+    }
+    const size_t row_bytes = static_cast<size_t>(n_in / tt.block_size) * tt.block_bytes;
+    std::vector<uint8_t> wq(row_bytes * n_rows);
+    tt.quantize(wf.data(), wq.data(), n_rows, n_in, nullptr);
+    std::vector<float> x = random_values(n_in * n_tok, 5, 1.0f);
+    for (int64_t i = 0; i < n_in; ++i) {
+      x[static_cast<size_t>(i)] = -2.0f;  // the whole row at the negative end
+      x[static_cast<size_t>(n_in + i)] = (i % 2 == 0) ? 3.0f : -3.0f;
+    }
+    Activations act;
+    prepare_activations(k.type, x.data(), n_tok, n_in, n_in, act);
+    for (int64_t r = 0; r < n_rows; ++r) {
+      for (int64_t t = 0; t < n_tok; ++t) {
+        const uint8_t* wr = wq.data() + static_cast<size_t>(r) * row_bytes;
+        const float want = k.scalar(wr, act.raw_row(t), n_in);
+        const float got = fast(wr, act.raw_row(t), n_in);
+        ASSERT_EQ(std::bit_cast<uint32_t>(got), std::bit_cast<uint32_t>(want))
+            << tt.name << " row " << r << " token " << t << ": " << got << " vs " << want;
+      }
     }
   }
 }
