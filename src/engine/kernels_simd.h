@@ -27,6 +27,11 @@ RowDotFn row_dot_kernel(quant::TypeId weight_type);
 float row_dot_q8_0(const uint8_t* w, const uint8_t* a, int64_t n);
 float row_dot_q4_k(const uint8_t* w, const uint8_t* a, int64_t n);
 float row_dot_q6_k(const uint8_t* w, const uint8_t* a, int64_t n);
+// One Q4_K / Q6_K weight row decoded for a panel (packed_rows.h): n int16
+// values times their integer sub-block scale, in the panels' pair order
+// (pair 8g + l = values 16g + l, 16g + l + 8). False (nothing written) for
+// other types or a SIMD target too narrow for it.
+bool decode_paired_row(quant::TypeId type, const uint8_t* w, int64_t n, int16_t* out);
 // out[i] = exp_approx(x[i] - sub) (ops.h), bit for bit; out may be x.
 void exp_sub(const float* x, float sub, float* out, int64_t n);
 // out[i] = gate[i] / (1 + exp_approx(0 - gate[i])) * up[i], bit for bit.

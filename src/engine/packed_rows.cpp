@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "engine/kernels_simd.h"
 #include "quant/fp16.h"
 #include "quant/iq4_internal.h"
 #include "util/check.h"
@@ -226,6 +227,48 @@ void decode_weight_row(TypeId w, const uint8_t* row, int64_t n, int16_t* q, floa
   }
 }
 
+namespace {
+
+// The float scales and integer mins of a Q4_K / Q6_K row (what
+// decode_weight_row gives besides the values), for the SIMD decoding path.
+void decode_block_scales(TypeId w, const uint8_t* row, int64_t nb, float* d, float* dmin,
+                         int16_t* mins) {
+  if (w == TypeId::Q6_K) {
+    const auto* x = reinterpret_cast<const Q6_K*>(row);
+    for (int64_t b = 0; b < nb; ++b) d[b] = h2f(x[b].d);
+    return;
+  }
+  APEX_CHECK(w == TypeId::Q4_K, "SIMD panel decoding is Q4_K or Q6_K");
+  const auto* x = reinterpret_cast<const Q4_K*>(row);
+  for (int64_t b = 0; b < nb; ++b) {
+    d[b] = h2f(x[b].d);
+    dmin[b] = h2f(x[b].dmin);
+    for (int sub = 0; sub < 8; ++sub) {
+      int scale, min;
+      k4_scale_min(x[b].scales, sub, scale, min);
+      mins[b * 16 + 2 * sub] = mins[b * 16 + 2 * sub + 1] = static_cast<int16_t>(min);
+    }
+  }
+}
+
+// Row r's block scales (and mins) into lane r of the panel.
+void copy_scales(Panel& out, int r, int64_t nb, bool with_min, const std::vector<float>& d,
+                 const std::vector<float>& dmin, const std::vector<int16_t>& mins) {
+  const int p = out.rows;
+  for (int64_t b = 0; b < nb; ++b) out.d[static_cast<size_t>(b * p + r)] = d[static_cast<size_t>(b)];
+  if (!with_min) return;
+  for (int64_t b = 0; b < nb; ++b) {
+    out.dmin[static_cast<size_t>(b * p + r)] = dmin[static_cast<size_t>(b)];
+    for (int j = 0; j < 8; ++j) {
+      int32_t pair;
+      std::memcpy(&pair, &mins[static_cast<size_t>(b * 16 + 2 * j)], 4);
+      out.mins[static_cast<size_t>((b * 8 + j) * p + r)] = pair;
+    }
+  }
+}
+
+}  // namespace
+
 void build_panel(TypeId w, const uint8_t* const* rows, int nr, int p, int64_t n, Panel& out) {
   const int64_t nb = n / packed_block(w);
   const bool with_min = packed_kind(w) == PackedKind::kLanes8Min;
@@ -245,6 +288,14 @@ void build_panel(TypeId w, const uint8_t* const* rows, int nr, int p, int64_t n,
   dmin.resize(static_cast<size_t>(nb));
   mins.resize(static_cast<size_t>(nb * 16));
   for (int r = 0; r < p; ++r) {
+    if (r < nr && simd::decode_paired_row(w, rows[r], n, q.data())) {
+      // The values came out already in pair order: copy the pairs to lane r.
+      decode_block_scales(w, rows[r], nb, d.data(), dmin.data(), mins.data());
+      int32_t* dst = out.q.data() + r;
+      for (int64_t k = 0; k < n / 2; ++k) std::memcpy(&dst[k * p], &q[static_cast<size_t>(2 * k)], 4);
+      copy_scales(out, r, nb, with_min, d, dmin, mins);
+      continue;
+    }
     if (r < nr) {
       decode_weight_row(w, rows[r], n, q.data(), d.data(), dmin.data(), mins.data());
     } else {
@@ -262,16 +313,7 @@ void build_panel(TypeId w, const uint8_t* const* rows, int nr, int p, int64_t n,
       const uint32_t hi = static_cast<uint16_t>(q[static_cast<size_t>(i1)]);
       dst[k * p] = static_cast<int32_t>(lo | (hi << 16));
     }
-    for (int64_t b = 0; b < nb; ++b) out.d[static_cast<size_t>(b * p + r)] = d[static_cast<size_t>(b)];
-    if (!with_min) continue;
-    for (int64_t b = 0; b < nb; ++b) {
-      out.dmin[static_cast<size_t>(b * p + r)] = dmin[static_cast<size_t>(b)];
-      for (int j = 0; j < 8; ++j) {
-        int32_t pair;
-        std::memcpy(&pair, &mins[static_cast<size_t>(b * 16 + 2 * j)], 4);
-        out.mins[static_cast<size_t>((b * 8 + j) * p + r)] = pair;
-      }
-    }
+    copy_scales(out, r, nb, with_min, d, dmin, mins);
   }
 }
 

@@ -248,6 +248,69 @@ float RowDotQ6K(const uint8_t* w, const uint8_t* a, int64_t n) {
   }
 }
 
+// Panel decoding (packed_rows.h): one weight row to int16 values times
+// their sub-block scale, in the panels' pair order (values l and l + 8 of
+// each 16 side by side) — the same byte shuffle as the row kernels.
+bool DecodePairedQ4K(const uint8_t* w, int64_t n, int16_t* out) {
+  // The 16-value shuffle needs 16 int16 lanes (AVX2 and up).
+  if constexpr (!kSimd || hn::MaxLanes(D16x16()) < 16) return false;
+  const D16x16 d16;
+  const hn::Rebind<uint8_t, D16x16> du8;
+  const auto pair_idx = hn::LoadU(du8, kPairLanes);
+  const auto nibble = hn::Set(du8, 0xF);
+  const auto* x = reinterpret_cast<const Q4_K*>(w);
+  for (int64_t b = 0; b < n / kQK; ++b) {
+    int16_t* o = out + b * kQK;
+    for (int c = 0; c < 4; ++c) {
+      int sc_lo, sc_hi, unused_min;
+      q4k_scale_min(x[b].scales, 2 * c, sc_lo, unused_min);
+      q4k_scale_min(x[b].scales, 2 * c + 1, sc_hi, unused_min);
+      const auto s_lo = hn::Set(d16, static_cast<int16_t>(sc_lo));
+      const auto s_hi = hn::Set(d16, static_cast<int16_t>(sc_hi));
+      for (int j = 0; j < 32; j += 16) {
+        const auto v = hn::TableLookupBytes(hn::LoadU(du8, x[b].qs + 32 * c + j), pair_idx);
+        hn::StoreU(hn::Mul(hn::PromoteTo(d16, hn::And(v, nibble)), s_lo), d16, o + 64 * c + j);
+        hn::StoreU(hn::Mul(hn::PromoteTo(d16, hn::ShiftRight<4>(v)), s_hi), d16, o + 64 * c + 32 + j);
+      }
+    }
+  }
+  return true;
+}
+
+bool DecodePairedQ6K(const uint8_t* w, int64_t n, int16_t* out) {
+  // The 16-value shuffle needs 16 int16 lanes (AVX2 and up).
+  if constexpr (!kSimd || hn::MaxLanes(D16x16()) < 16) return false;
+  const D16x16 d16;
+  const hn::Rebind<uint8_t, D16x16> du8;
+  const auto pair_idx = hn::LoadU(du8, kPairLanes);
+  const auto m4 = hn::Set(du8, 0xF), m2 = hn::Set(du8, 3);
+  const auto k32 = hn::Set(d16, 32);
+  const auto* x = reinterpret_cast<const Q6_K*>(w);
+  for (int64_t b = 0; b < n / kQK; ++b) {
+    for (int h = 0; h < 2; ++h) {
+      const uint8_t* ql = x[b].ql + 64 * h;
+      const uint8_t* qh = x[b].qh + 32 * h;
+      int16_t* o = out + b * kQK + 128 * h;
+      for (int j = 0; j < 32; j += 16) {
+        const auto l0 = hn::TableLookupBytes(hn::LoadU(du8, ql + j), pair_idx);
+        const auto l1 = hn::TableLookupBytes(hn::LoadU(du8, ql + 32 + j), pair_idx);
+        const auto hb = hn::TableLookupBytes(hn::LoadU(du8, qh + j), pair_idx);
+        const decltype(l0) u[4] = {
+            hn::Or(hn::And(l0, m4), hn::ShiftLeft<4>(hn::And(hb, m2))),
+            hn::Or(hn::And(l1, m4), hn::ShiftLeft<4>(hn::And(hn::ShiftRight<2>(hb), m2))),
+            hn::Or(hn::ShiftRight<4>(l0), hn::ShiftLeft<4>(hn::And(hn::ShiftRight<4>(hb), m2))),
+            hn::Or(hn::ShiftRight<4>(l1), hn::ShiftLeft<4>(hn::ShiftRight<6>(hb)))};
+        for (int m = 0; m < 4; ++m) {
+          const int pos = 32 * m + j;
+          const auto s = hn::Set(d16, static_cast<int16_t>(x[b].scales[8 * h + pos / 16]));
+          hn::StoreU(hn::Mul(hn::Sub(hn::PromoteTo(d16, u[m]), k32), s), d16, o + pos);
+        }
+      }
+    }
+  }
+  return true;
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace apex::engine::simd
 HWY_AFTER_NAMESPACE();
@@ -258,6 +321,16 @@ namespace apex::engine::simd {
 HWY_EXPORT(RowDotQ8_0);
 HWY_EXPORT(RowDotQ4K);
 HWY_EXPORT(RowDotQ6K);
+HWY_EXPORT(DecodePairedQ4K);
+HWY_EXPORT(DecodePairedQ6K);
+
+bool decode_paired_row(quant::TypeId type, const uint8_t* w, int64_t n, int16_t* out) {
+  switch (type) {
+    case quant::TypeId::Q4_K: return HWY_DYNAMIC_DISPATCH(DecodePairedQ4K)(w, n, out);
+    case quant::TypeId::Q6_K: return HWY_DYNAMIC_DISPATCH(DecodePairedQ6K)(w, n, out);
+    default: return false;
+  }
+}
 
 float row_dot_q8_0(const uint8_t* w, const uint8_t* a, int64_t n) {
   return HWY_DYNAMIC_DISPATCH(RowDotQ8_0)(w, a, n);

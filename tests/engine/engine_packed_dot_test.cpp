@@ -135,6 +135,31 @@ TEST(RowDotSimd, EqualsScalarKernelBitForBit) {
   }
 }
 
+// The SIMD panel decoding (Q4_K, Q6_K) against the scalar decoding
+// (decode_weight_row, element order) read in the panels' pair order: pair
+// 8g + l holds elements 16g + l and 16g + l + 8.
+TEST(DecodePairedRow, EqualsScalarDecodeInPairOrder) {
+  for (TypeId type : {TypeId::Q4_K, TypeId::Q6_K}) {
+    const quant::TypeTraits& tt = quant::traits(type);
+    const int64_t n = 768;
+    const std::vector<float> wf = random_values(n, 13, 0.05f);
+    std::vector<uint8_t> wq(static_cast<size_t>(n / tt.block_size) * tt.block_bytes);
+    tt.quantize(wf.data(), wq.data(), 1, n, nullptr);
+    std::vector<int16_t> paired(static_cast<size_t>(n)), q(static_cast<size_t>(n)),
+        mins(static_cast<size_t>(n / 16));
+    std::vector<float> d(static_cast<size_t>(n / 256)), dmin(static_cast<size_t>(n / 256));
+    if (!simd::decode_paired_row(type, wq.data(), n, paired.data())) {
+      GTEST_SKIP() << "SIMD target too narrow for the paired decoding";
+    }
+    decode_weight_row(type, wq.data(), n, q.data(), d.data(), dmin.data(), mins.data());
+    for (int64_t k = 0; k < n / 2; ++k) {
+      const int64_t i0 = 16 * (k / 8) + k % 8;
+      ASSERT_EQ(paired[static_cast<size_t>(2 * k)], q[static_cast<size_t>(i0)]) << tt.name << " pair " << k;
+      ASSERT_EQ(paired[static_cast<size_t>(2 * k + 1)], q[static_cast<size_t>(i0 + 8)]) << tt.name << " pair " << k;
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Types, PackedDot,
                          ::testing::Values(Case{TypeId::Q8_0}, Case{TypeId::Q4_K}, Case{TypeId::Q5_K},
                                            Case{TypeId::Q6_K}, Case{TypeId::Q3_K}, Case{TypeId::Q2_K},
