@@ -1,4 +1,5 @@
 #include "synth/arch.h"
+#include "synth/arch_gptoss.h"
 
 namespace apex::synth {
 namespace {
@@ -127,6 +128,8 @@ const ArchSpec kArchs[] = {
     {"llama", false, true, false, false, true, true, false, kHead, kLlamaLayer, kTail},
     {"qwen35moe", true, true, true, true, false, true, true, kHead, kQwen35MoeLayer, kTail},
     kNemotronHMoeArch,
+    {"gpt-oss", true, true, true, false, false, false, false, kHead, kGptOssLayer, kTail,
+     gptoss_metadata, gptoss_validate},
 };
 
 }  // namespace
@@ -138,6 +141,6 @@ const ArchSpec* find_arch(std::string_view name) {
   return nullptr;
 }
 
-std::string_view arch_name_list() { return "qwen2moe, qwen3moe, llama, qwen35moe, nemotron_h_moe"; }
+std::string_view arch_name_list() { return "qwen2moe, qwen3moe, llama, qwen35moe, nemotron_h_moe, gpt-oss"; }
 
 }  // namespace apex::synth

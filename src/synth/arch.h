@@ -41,6 +41,7 @@ enum class Dim : uint8_t {
   kMambaInner,   // ssm_d_inner: Mamba-2 value channels (heads x head width)
   kMambaNormGroup,  // ssm_d_inner / ssm_n_group: width of one grouped-RMS-norm group
   kSsmGroups,    // ssm_n_group
+  kNHead,     // n_head: one value per query head (gpt-oss attention sinks)
 };
 
 // How a tensor's values are drawn.
@@ -53,6 +54,7 @@ enum class Init : uint8_t {
   kRouter,     // expert router / shared-expert gate: N(0, 1/ne0), kept F32
   kSsmA,       // Gated DeltaNet decay rate A = -exp(A_log): about -1, always negative
   kConv,       // causal conv1d taps: N(0, 1/ne0), kept F32
+  kSink,       // attention-sink logits (gpt-oss): N(0, 1), as large as a q.k score
 };
 
 // When a per-layer tensor exists. kRecurrent / kFullAttn split hybrid
@@ -104,7 +106,7 @@ extern const ArchSpec kNemotronHMoeArch;
 
 // Null when the name is not a known architecture.
 const ArchSpec* find_arch(std::string_view name);
-// "qwen2moe, qwen3moe, llama, qwen35moe"
+// "qwen2moe, qwen3moe, llama, qwen35moe, nemotron_h_moe, gpt-oss"
 std::string_view arch_name_list();
 
 }  // namespace apex::synth

@@ -30,6 +30,7 @@ struct Dims {
   int64_t embd, vocab, q, kv, head_dim, ff, ff_shared, expert;
   int64_t conv_kernel, ssm_state, ssm_heads, ssm_groups;
   int64_t mamba_inner = 0;
+  int64_t n_head = 0;
 
   int64_t resolve(Dim d) const {
     switch (d) {
@@ -55,6 +56,7 @@ struct Dims {
       case Dim::kMambaInner: return mamba_inner;
       case Dim::kMambaNormGroup: return mamba_inner / ssm_groups;
       case Dim::kSsmGroups: return ssm_groups;
+      case Dim::kNHead: return n_head;
     }
     return 1;
   }
@@ -69,7 +71,8 @@ Dims make_dims(const Options& o) {
   return Dims{o.n_embd, o.n_vocab,      hd * o.n_head,
               hd * o.n_head_kv, hd, o.n_ff, o.n_ff_shared > 0 ? o.n_ff_shared : o.n_ff,
               o.n_expert, o.ssm_d_conv, o.ssm_d_state, o.ssm_dt_rank, o.ssm_n_group,
-              o.ssm_d_inner > 0 ? o.ssm_d_inner : 2 * o.n_embd};
+              o.ssm_d_inner > 0 ? o.ssm_d_inner : 2 * o.n_embd,
+              o.n_head};
 }
 
 int64_t resolved_rope_dim(const Options& o) {
@@ -124,6 +127,11 @@ void value_law(Init init, int64_t fan_in, int n_layer, float& offset, float& sca
       return;
     case Init::kConv:
       offset = 0.0f, scale = inv_sqrt_fan_in;
+      return;
+    case Init::kSink:
+      // A sink competes with the scaled q.k scores (about unit size here):
+      // large enough that attention visibly leaks into it.
+      offset = 0.0f, scale = 1.0f;
       return;
   }
 }

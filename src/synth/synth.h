@@ -72,6 +72,15 @@ struct Options {
   int64_t ssm_d_inner = 0;            // ssm.inner_size: heads x head width; 0 = 2 * n_embd
   float expert_weights_scale = 0.0f;  // routed_scaling_factor (Nano: 2.5); 0 = none
   bool expert_weights_norm = true;    // norm_topk_prob: renormalise the top-k weights
+  // gpt-oss only: attention.sliding_window (the real model's is 128; every
+  // even block attends to the last sliding_window positions), and YaRN rope
+  // scaling when yarn_factor > 0 (the real model: 32 over an original
+  // context of 4096, beta_fast 32, beta_slow 1).
+  int64_t sliding_window = 128;
+  float yarn_factor = 0.0f;
+  int64_t yarn_orig_context = 4096;
+  float yarn_beta_fast = 32.0f;
+  float yarn_beta_slow = 1.0f;
 };
 
 // Checks the options against what llama.cpp accepts for the architecture;
