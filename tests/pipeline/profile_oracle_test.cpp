@@ -129,6 +129,15 @@ const std::vector<Model>& models() {
     q35.n_mtp = 1;
     v.push_back(synthetic("qwen35moe_12l", q35));
     v.push_back(synthetic("nemotron_h_moe_12l", small_nemotron_h_moe()));
+    // 10 layers of gpt-oss: biased attention with sinks (1-D, never
+    // quantized), a biased router, 2-D expert biases (named ".bias", never
+    // quantized), q width 4 x 64 = n_embd, 8 experts.
+    synth::Options oss = small_moe("gpt-oss", 10);
+    oss.head_dim = 64;
+    oss.n_expert = 8;
+    oss.sliding_window = 16;
+    oss.yarn_factor = 32.0f;
+    v.push_back(synthetic("gptoss_10l", oss));
     const fs::path tiny = fs::path(APEX_SHARED_DIR) / "models" / "tiny-moe-f16.gguf";
     if (fs::exists(tiny)) {
       v.push_back({"tiny-moe", tiny, fs::path(APEX_SHARED_DIR) / "models" / "tiny-moe-calib.imatrix.dat"});
@@ -290,11 +299,12 @@ TEST_P(ProfileOracle, EveryImplementedProfileMatchesLlamaQuantizeWithItsTensorTy
 
 std::string model_label(const ::testing::TestParamInfo<size_t>& info) {
   static const std::vector<std::string> labels = {"qwen2moe_24l", "qwen3moe_13l", "qwen3moe_22l",
-                                                  "qwen35moe_12l", "nemotron_h_moe_12l", "tiny_moe"};
+                                                  "qwen35moe_12l", "nemotron_h_moe_12l",
+                                                  "gptoss_10l", "tiny_moe"};
   return labels[info.param];
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, ProfileOracle, ::testing::Range<size_t>(0, 6), model_label);
+INSTANTIATE_TEST_SUITE_P(Models, ProfileOracle, ::testing::Range<size_t>(0, 7), model_label);
 
 }  // namespace
 }  // namespace apex::pipeline

@@ -42,6 +42,7 @@ const ArchSpec kArchs[] = {
     {"falcon", "falcon", 0, 8, 1, false},
     {"bailingmoe3", "bailingmoe3", 16, 8, 2, false},
     {"gemma3n (tied)", "gemma3n", 0, 8, 2, true},
+    {"gpt-oss (MXFP4 experts)", "gpt-oss", 32, 64, 8, false},
 };
 
 const Shape kShapes[] = {

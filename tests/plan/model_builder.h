@@ -17,6 +17,7 @@ namespace apex::plan::testing {
 inline constexpr int32_t kF32 = 0;
 inline constexpr int32_t kF16 = 1;
 inline constexpr int32_t kBF16 = 30;
+inline constexpr int32_t kMXFP4 = 39;
 
 struct ArchSpec {
   const char* label;  // for messages
@@ -170,6 +171,26 @@ inline std::vector<oracle::TensorSpec> build_tensors(const ArchSpec& a, const Sh
       add(t, p + "ffn_norm.weight", {E}, kF32);
       experts(false);
       shared_expert();
+    } else if (arch == "gpt-oss") {
+      // Real gpt-oss files ship the experts in MXFP4 (a source type only
+      // rows of whole 32-blocks can have); every bias ends in ".bias" (the
+      // 2-D expert biases included) and attn_sinks is 1-D.
+      const int32_t expert_type = E % 32 == 0 && F % 32 == 0 ? kMXFP4 : kF16;
+      add(t, p + "post_attention_norm.weight", {E}, kF32);
+      std_attention();
+      add(t, p + "attn_q.bias", {E}, kF32);
+      add(t, p + "attn_k.bias", {E / 4}, kF32);
+      add(t, p + "attn_v.bias", {E / 4}, kF32);
+      add(t, p + "attn_output.bias", {E}, kF32);
+      add(t, p + "attn_sinks.weight", {a.n_head}, kF32);
+      add(t, p + "ffn_gate_inp.weight", {E, X}, kF32);
+      add(t, p + "ffn_gate_inp.bias", {X}, kF32);
+      add(t, p + "ffn_gate_exps.weight", {E, F, X}, expert_type);
+      add(t, p + "ffn_gate_exps.bias", {F, X}, kF32);
+      add(t, p + "ffn_up_exps.weight", {E, F, X}, expert_type);
+      add(t, p + "ffn_up_exps.bias", {F, X}, kF32);
+      add(t, p + "ffn_down_exps.weight", {F, E, X}, expert_type);
+      add(t, p + "ffn_down_exps.bias", {E, X}, kF32);
     }
   }
   return t;
