@@ -25,7 +25,7 @@ Command make_export_hf() {
     convert::ExportHfOptions& o = args->opts;
     CLI::App* sub = app.add_subcommand(
         "export-hf",
-        "Write a GGUF model (qwen2moe, qwen3moe) as a local Hugging Face checkpoint:\n"
+        "Write a GGUF model (qwen2moe, qwen3moe, qwen35moe) as a local Hugging Face checkpoint:\n"
         "config.json, safetensors shards + model.safetensors.index.json, each routed expert\n"
         "as its own tensor (model.layers.N.mlp.experts.E.gate_proj.weight ...), and the\n"
         "tokenizer files of --tokenizer-dir. Built in HF_DIR.partial-<pid>, renamed when done.\n"
@@ -42,6 +42,9 @@ Command make_export_hf() {
                     "folder holding tokenizer.json, tokenizer_config.json ... to copy into the checkpoint");
     sub->add_option("--shard-size", args->shard_mib, "largest shard in MiB (default 4096)")
         ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 20));
+    sub->add_flag("--fused-experts", o.fused_experts,
+                  "routed experts as transformers >= 5 stores them: per block mlp.experts.gate_up_proj "
+                  "[E, 2*ff, n_embd] and mlp.experts.down_proj [E, n_embd, ff]");
     sub->add_flag("--json", args->json, "machine-readable summary");
     sub->add_flag("--no-progress", args->no_progress, "no progress bar");
     return sub;

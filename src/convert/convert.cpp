@@ -17,6 +17,7 @@
 #include "convert/hf_config.h"
 #include "convert/hf_metadata.h"
 #include "convert/hf_names.h"
+#include "convert/hf_values.h"
 #include "quant/type_table.h"
 #include "safetensors/safetensors.h"
 #include "synth/arch.h"
@@ -39,6 +40,8 @@ bool ends_with(std::string_view s, std::string_view suffix) {
 // llama.cpp's loader list) resolved with the checkpoint's hyper-parameters.
 struct ExpectedDims {
   int64_t embd, vocab, q, kv, head_dim, ff, ff_shared, expert;
+  // Gated DeltaNet hybrids only (0 otherwise).
+  int64_t conv_kernel = 0, conv_dim = 0, ssm_inner = 0, ssm_heads = 0, ssm_state = 0;
   int64_t resolve(synth::Dim d) const {
     switch (d) {
       case synth::Dim::kNone: return 1;
@@ -50,6 +53,13 @@ struct ExpectedDims {
       case synth::Dim::kFF: return ff;
       case synth::Dim::kFFShared: return ff_shared;
       case synth::Dim::kExpert: return expert;
+      case synth::Dim::kQGate: return 2 * q;
+      case synth::Dim::kConvKernel: return conv_kernel;
+      case synth::Dim::kConvDim: return conv_dim;
+      case synth::Dim::kSsmInner: return ssm_inner;
+      case synth::Dim::kSsmHeads: return ssm_heads;
+      case synth::Dim::kSsmState: return ssm_state;
+      case synth::Dim::kEmbd2: return 2 * embd;
       default: return -1;  // dimensions of architectures convert has no table for
     }
   }
@@ -60,8 +70,16 @@ std::map<std::string, std::vector<int64_t>> expected_shapes(const HfHparams& h, 
   const synth::ArchSpec* spec = synth::find_arch(h.names->arch);
   const int64_t hd = h.head_dim ? *h.head_dim : h.n_embd / h.n_head;
   const int64_t ff = h.n_ff_exp ? *h.n_ff_exp : (h.n_ff ? *h.n_ff : 0);
-  const ExpectedDims d{h.n_embd, n_vocab, hd * h.n_head, hd * h.n_head_kv.value_or(h.n_head), hd, ff,
-                       h.n_ff_shexp ? *h.n_ff_shexp : ff, h.n_expert};
+  ExpectedDims d{h.n_embd, n_vocab, hd * h.n_head, hd * h.n_head_kv.value_or(h.n_head), hd, ff,
+                 h.n_ff_shexp ? *h.n_ff_shexp : ff, h.n_expert};
+  if (h.linear) {
+    const HfHparams::Linear& x = *h.linear;
+    d.conv_kernel = x.conv_kernel;
+    d.conv_dim = 2 * x.k_heads * x.k_dim + x.v_heads * x.v_dim;
+    d.ssm_inner = x.v_heads * x.v_dim;
+    d.ssm_heads = x.v_heads;
+    d.ssm_state = x.k_dim;
+  }
   std::map<std::string, std::vector<int64_t>> out;
   auto add = [&](const synth::TensorSpec& s, const std::string& name) {
     std::vector<int64_t> ne;
@@ -71,9 +89,26 @@ std::map<std::string, std::vector<int64_t>> expected_shapes(const HfHparams& h, 
     out[name] = ne;
   };
   for (const auto& s : spec->head) add(s, s.name);
-  for (int64_t il = 0; il < h.n_layer; ++il) {
+  // A hybrid's blocks are linear or full attention; MTP blocks follow the
+  // trunk and are full-attention blocks with the MTP head's tensors.
+  const int64_t n_mtp = h.linear ? h.linear->n_mtp : 0;
+  for (int64_t il = 0; il < h.n_layer + n_mtp; ++il) {
+    const bool recurrent = h.linear && h.linear->recurrent(il, h.n_layer);
     for (const auto& s : spec->layer) {
-      if (s.when != synth::When::kDense) add(s, fmt::format("blk.{}.{}", il, s.name));
+      switch (s.when) {
+        case synth::When::kDense: continue;
+        case synth::When::kRecurrent:
+          if (!recurrent) continue;
+          break;
+        case synth::When::kFullAttn:
+          if (recurrent) continue;
+          break;
+        case synth::When::kMtp:
+          if (il < h.n_layer) continue;
+          break;
+        default: break;
+      }
+      add(s, fmt::format("blk.{}.{}", il, s.name));
     }
   }
   for (const auto& s : spec->tail) add(s, s.name);
@@ -112,7 +147,8 @@ Result<std::vector<std::string>> reading_order(const std::string& dir, st::Check
 // llama.cpp's converter keeps these F32 whatever the output type.
 bool stays_f32(const std::string& gguf_name, size_t n_dims) {
   return n_dims <= 1 || ends_with(gguf_name, "_norm.weight") || ends_with(gguf_name, ".ffn_gate_inp.weight") ||
-         ends_with(gguf_name, ".ffn_gate_inp_shexp.weight") || !ends_with(gguf_name, ".weight");
+         ends_with(gguf_name, ".ffn_gate_inp_shexp.weight") || ends_with(gguf_name, ".ssm_conv1d.weight") ||
+         !ends_with(gguf_name, ".weight");
 }
 
 std::optional<quant::TypeId> storage_type(st::DType d) {
@@ -183,6 +219,10 @@ Result<Planned> make_plan(const ConvertOptions& o) {
   Planned p;
   ConvertPlan& plan = p.plan;
   plan.arch = std::string(names.arch);
+  plan.names = &names;
+  if (h.linear) plan.linear = {h.linear->k_heads, h.linear->v_heads, h.linear->k_dim, h.linear->v_dim};
+  const int64_t n_blocks = h.n_layer + (h.linear ? h.linear->n_mtp : 0);
+  const int n_trunk = static_cast<int>(h.n_layer);
   std::vector<gguf::TensorInfo> infos;
   std::set<std::string> seen;
   // Per block: the expert tensors read so far, indexed [row][xid].
@@ -190,7 +230,8 @@ Result<Planned> make_plan(const ConvertOptions& o) {
   std::map<int, int64_t> experts_read;
 
   // The type a tensor gets, and its info.
-  auto add_tensor = [&](const std::string& gguf_name, std::vector<int64_t> ne, std::vector<std::string> sources) {
+  auto add_tensor = [&](const std::string& gguf_name, std::vector<int64_t> ne, std::vector<std::string> sources,
+                        int value_row = -1, int fused_half = -1) {
     gguf::TensorInfo t;
     t.name = gguf_name;
     quant::TypeId type = stays_f32(gguf_name, ne.size()) ? quant::TypeId::F32 : out;
@@ -199,6 +240,8 @@ Result<Planned> make_plan(const ConvertOptions& o) {
     t.ne = std::move(ne);
     infos.push_back(std::move(t));
     plan.sources.push_back(std::move(sources));
+    plan.value_rows.push_back(value_row);
+    plan.fused_halves.push_back(fused_half);
   };
   auto shard_of = [&](const std::string& hf_name) -> std::string {
     auto ref = ck->find(hf_name);
@@ -207,7 +250,7 @@ Result<Planned> make_plan(const ConvertOptions& o) {
   // Checks one HF tensor's dtype and shape against the GGUF tensor it feeds
   // (`ne` in ggml order; for an expert, one expert's slice).
   auto check_source = [&](const std::string& hf_name, const std::string& gguf_name,
-                          const std::vector<int64_t>& ne, int hf_rank) -> Status {
+                          const std::vector<int64_t>& ne, int hf_rank, bool conv = false) -> Status {
     APEX_ASSIGN_OR_RETURN(st::TensorRef ref, ck->find(hf_name));
     if (!st::is_float(ref.info->dtype)) {
       return make_error("{}: tensor '{}' has dtype {}, which apex convert does not handle (F32, F16, BF16, F64)",
@@ -215,7 +258,9 @@ Result<Planned> make_plan(const ConvertOptions& o) {
     }
     std::vector<int64_t> want(ne.rbegin(), ne.rend());
     while (hf_rank > 0 && static_cast<int>(want.size()) < hf_rank) want.insert(want.begin(), 1);
-    if (ref.info->shape != want) {
+    // A Conv1d weight [channels, 1, kernel]; the converter squeezes it.
+    if (conv && want.size() == 2) want = {want[0], 1, want[1]};
+    if (ref.info->shape != want && !(conv && ref.info->shape == std::vector<int64_t>{want[0], want[2]})) {
       return make_error("{}: tensor '{}' has shape {}, but config.json implies {} for {}", ref.file->path(), hf_name,
                         shape_str(ref.info->shape), shape_str(want), gguf_name);
     }
@@ -229,11 +274,31 @@ Result<Planned> make_plan(const ConvertOptions& o) {
       continue;
     }
     const std::string stored = hf_name;
-    if (auto pos = hf_name.find("language_model."); pos != std::string::npos) hf_name.erase(pos, 15);
+    hf_name = hf_table_name(names, stored, n_trunk);
+    // transformers >= 5's fused expert parameters: one 3-D tensor per block
+    // (gate_up_proj split into the gate and up stacks, down_proj as is).
+    if (auto fm = hf_fused_to_gguf(names, hf_name)) {
+      if (fm->bid >= n_blocks) {
+        return make_error("{}: tensor '{}' is block {}, but config.json has {} blocks", shard_of(stored), stored,
+                          fm->bid, n_blocks);
+      }
+      const auto ne0 = expected.at(fill_name(names.experts[fm->rows[0]].gguf, fm->bid));
+      // gate_up_proj: [n_expert, 2 * ff, n_embd]; down_proj: [n_expert, n_embd, ff].
+      std::vector<int64_t> ne = ne0;
+      if (fm->rows.size() == 2) ne[1] *= 2;
+      APEX_RETURN_IF_ERROR(check_source(stored, fill_name(names.experts[fm->rows[0]].gguf, fm->bid), ne, 0));
+      for (size_t r : fm->rows) {
+        const std::string g = fill_name(names.experts[r].gguf, fm->bid);
+        if (seen.count(g)) return make_error("{}: tensor '{}' gives {} a second time", shard_of(stored), stored, g);
+        seen.insert(g);
+        add_tensor(g, expected.at(g), {stored}, -1, fm->rows.size() == 2 ? names.experts[r].fused_half : -1);
+      }
+      continue;
+    }
     if (auto e = hf_expert_to_gguf(names, hf_name)) {
-      if (e->bid >= h.n_layer || e->xid >= h.n_expert) {
+      if (e->bid >= n_blocks || e->xid >= h.n_expert) {
         return make_error("{}: tensor '{}' is block {} expert {}, but config.json has {} blocks of {} experts",
-                          shard_of(stored), stored, e->bid, e->xid, h.n_layer, h.n_expert);
+                          shard_of(stored), stored, e->bid, e->xid, n_blocks, h.n_expert);
       }
       auto& rows = experts[e->bid];
       if (rows.empty()) rows.assign(names.experts.size(), std::vector<std::string>(static_cast<size_t>(h.n_expert)));
@@ -252,20 +317,22 @@ Result<Planned> make_plan(const ConvertOptions& o) {
       continue;
     }
     auto g = hf_to_gguf(names, hf_name);
-    if (!g || !expected.count(g->name) || (g->bid >= h.n_layer)) {
+    if (!g || !expected.count(g->name) || (g->bid >= n_blocks)) {
       return make_error("{}: tensor '{}' has no GGUF counterpart in {} (config.json: {} blocks)", shard_of(stored),
-                        stored, names.arch, h.n_layer);
+                        stored, names.arch, n_blocks);
     }
-    APEX_RETURN_IF_ERROR(check_source(stored, g->name, expected.at(g->name), names.tensors[g->row].hf_rank));
+    const NamePair& row = names.tensors[g->row];
+    APEX_RETURN_IF_ERROR(check_source(stored, g->name, expected.at(g->name), row.hf_rank, row.conv));
     seen.insert(g->name);
-    add_tensor(g->name, expected.at(g->name), {stored});
+    add_tensor(g->name, expected.at(g->name), {stored}, changes_values(row) ? static_cast<int>(g->row) : -1);
   }
   for (const auto& [bid, rows] : experts) {
     for (size_t r = 0; r < rows.size(); ++r) {
       for (size_t x = 0; x < rows[r].size(); ++x) {
         if (rows[r][x].empty()) {
           return make_error("{}: tensor '{}' missing (block {} has {} of {} expert tensors)", ck->path(),
-                            fill_name(names.experts[r].hf, bid, static_cast<int>(x)), bid, experts_read[bid],
+                            hf_stored_name(names, fill_name(names.experts[r].hf, bid, static_cast<int>(x)), bid, n_trunk),
+                          bid, experts_read[bid],
                             static_cast<int64_t>(rows.size()) * h.n_expert);
         }
       }
@@ -276,10 +343,10 @@ Result<Planned> make_plan(const ConvertOptions& o) {
     // token embedding.
     if (seen.count(gguf_name) || gguf_name == "output.weight") continue;
     std::string hf = gguf_name;
-    if (auto m = gguf_to_hf(names, gguf_name)) hf = m->name;
-    if (auto m = gguf_expert_to_hf(names, gguf_name, 0)) hf = m->name;
+    if (auto m = gguf_to_hf(names, gguf_name, n_trunk)) hf = m->name;
+    if (auto m = gguf_expert_to_hf(names, gguf_name, 0, n_trunk)) hf = m->name;
     return make_error("{}: tensor '{}' missing (needed for {}, config.json: {} blocks)", ck->path(), hf, gguf_name,
-                      h.n_layer);
+                      n_blocks);
   }
 
   // Metadata in the converter's order.
@@ -358,24 +425,50 @@ Result<ConvertPlan> convert_checkpoint(const ConvertOptions& opts, const Progres
   for (size_t i = 0; i < plan.sources.size(); ++i) {
     const gguf::TensorInfo& t = w->layout().tensors[i];
     const auto type = static_cast<quant::TypeId>(t.type);
-    for (const std::string& src_name : plan.sources[i]) {
-      APEX_ASSIGN_OR_RETURN(st::TensorRef ref, p.ck->find(src_name));
-      const std::span<const uint8_t> data = ref.data();
+    // Bytes of one source dtype -> the tensor's type, a slab at a time.
+    auto emit = [&](const st::TensorRef& ref, std::span<const uint8_t> data) -> Status {
       const auto same = storage_type(ref.info->dtype);
       if (same && *same == type) {
         APEX_RETURN_IF_ERROR(w->write(data));
         done += data.size();
-      } else {
-        const size_t elt = st::dtype_bytes(ref.info->dtype);
-        const int64_t rows_per_slab = std::max<int64_t>(1, kSlabElements / t.ne[0]);
-        const size_t slab_bytes = static_cast<size_t>(rows_per_slab * t.ne[0]) * elt;
-        for (size_t off = 0; off < data.size(); off += slab_bytes) {
-          const auto piece = data.subspan(off, std::min(slab_bytes, data.size() - off));
-          Status s = convert_elements(ref.info->dtype, piece, t.ne[0], type, scratch, buf);
-          if (!s.ok()) return make_error("{}: tensor '{}': {}", ref.file->path(), src_name, s.message());
-          APEX_RETURN_IF_ERROR(w->write(buf));
-          done += buf.size();
+        return Status::Ok();
+      }
+      const size_t elt = st::dtype_bytes(ref.info->dtype);
+      const int64_t rows_per_slab = std::max<int64_t>(1, kSlabElements / t.ne[0]);
+      const size_t slab_bytes = static_cast<size_t>(rows_per_slab * t.ne[0]) * elt;
+      for (size_t off = 0; off < data.size(); off += slab_bytes) {
+        const auto piece = data.subspan(off, std::min(slab_bytes, data.size() - off));
+        Status s = convert_elements(ref.info->dtype, piece, t.ne[0], type, scratch, buf);
+        if (!s.ok()) return make_error("{}: tensor '{}': {}", ref.file->path(), ref.info->name, s.message());
+        APEX_RETURN_IF_ERROR(w->write(buf));
+        done += buf.size();
+      }
+      return Status::Ok();
+    };
+    for (const std::string& src_name : plan.sources[i]) {
+      APEX_ASSIGN_OR_RETURN(st::TensorRef ref, p.ck->find(src_name));
+      const std::span<const uint8_t> data = ref.data();
+      if (plan.value_rows[i] >= 0) {
+        // Values the converter changes: the whole tensor through F32.
+        const NamePair& row = plan.names->tensors[static_cast<size_t>(plan.value_rows[i])];
+        std::vector<float> v(static_cast<size_t>(t.n_elements()));
+        APEX_RETURN_IF_ERROR(st::to_f32(ref.info->dtype, data, v));
+        APEX_RETURN_IF_ERROR(hf_to_gguf_values(row, plan.linear, ref.info->shape, ref.info->dtype,
+                                               fmt::format("{}: tensor '{}'", ref.file->path(), src_name), v));
+        buf.resize(t.nbytes);
+        APEX_ASSIGN_OR_RETURN(size_t n, quant::quantize_rows(type, v.data(), buf.data(), t.n_rows(), t.ne[0], nullptr));
+        (void)n;
+        APEX_RETURN_IF_ERROR(w->write(buf));
+        done += buf.size();
+      } else if (plan.fused_halves[i] >= 0) {
+        // One half of gate_up_proj [n_expert, 2 * ff, n_embd]: per expert
+        // the gate rows, then the up rows.
+        const size_t part = data.size() / static_cast<size_t>(2 * t.ne[2]);
+        for (int64_t x = 0; x < t.ne[2]; ++x) {
+          APEX_RETURN_IF_ERROR(emit(ref, data.subspan((static_cast<size_t>(2 * x + plan.fused_halves[i])) * part, part)));
         }
+      } else {
+        APEX_RETURN_IF_ERROR(emit(ref, data));
       }
       ref.file->release(*ref.info);
       if (progress) progress(done, total, t.name);

@@ -23,6 +23,8 @@
 #include <string_view>
 #include <vector>
 
+#include "convert/hf_names.h"
+#include "convert/hf_values.h"
 #include "gguf/gguf.h"
 #include "quant/type_id.h"
 #include "util/status.h"
@@ -42,6 +44,12 @@ struct ConvertPlan {
   gguf::Layout layout;             // metadata and tensor infos (offsets assigned)
   // Per GGUF tensor: the HF tensors it is made of (one, or one per expert).
   std::vector<std::vector<std::string>> sources;
+  // Per GGUF tensor: the name-table row whose values the converter changes
+  // (hf_values.h), else -1; and for a stack cut from a fused gate_up_proj,
+  // which half (0 gate, 1 up), else -1.
+  std::vector<int> value_rows, fused_halves;
+  const ArchNames* names = nullptr;
+  LinearAttnDims linear;  // Gated DeltaNet head layout (hybrids only)
 };
 
 // Reads and checks everything (config, index, shard headers, tokenizer,

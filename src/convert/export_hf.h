@@ -30,6 +30,11 @@ struct ExportHfOptions {
   // tokenizer files) to copy; empty: none.
   std::string tokenizer_dir;
   uint64_t max_shard_bytes = uint64_t{4} << 30;
+  // Routed experts as transformers >= 5 stores them: per block one
+  // mlp.experts.gate_up_proj [n_expert, 2 * ff, n_embd] and one
+  // mlp.experts.down_proj [n_expert, n_embd, ff], instead of one 2-D tensor
+  // per expert and projection.
+  bool fused_experts = false;
 };
 
 struct ExportHfReport {

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "convert/hf_names.h"
 #include "gguf/gguf.h"
@@ -44,6 +45,23 @@ struct HfHparams {
   std::optional<int64_t> rope_scaling_orig_ctx;
   bool tie_word_embeddings = false;
   std::optional<std::string> name_or_path;  // "_name_or_path"
+  // Gated DeltaNet hybrids (Qwen3.5 MoE; Qwen3_5MoeTextConfig's fields).
+  struct Linear {
+    int64_t conv_kernel = 0;   // linear_conv_kernel_dim
+    int64_t k_dim = 0;         // linear_key_head_dim (= linear_value_head_dim)
+    int64_t k_heads = 0;       // linear_num_key_heads
+    int64_t v_heads = 0;       // linear_num_value_heads
+    int64_t v_dim = 0;         // linear_value_head_dim
+    int64_t interval = 4;      // full_attention_interval
+    bool layer_types = false;  // config.json lists layer_types (written as recurrent_layers)
+    int64_t n_mtp = 0;         // mtp_num_hidden_layers
+    int64_t rope_dim = 0;      // head_dim * partial_rotary_factor
+    std::vector<int32_t> sections;  // rope mrope_section, padded to 4
+    bool sections_given = false;    // else the converter's default [11, 11, 10, 0]
+    // Block il < n_layer is linear attention (llama.cpp's and transformers' rule).
+    bool recurrent(int64_t il, int64_t n_layer) const { return il < n_layer && (il + 1) % interval != 0; }
+  };
+  std::optional<Linear> linear;
 };
 
 // Reads and checks config.json (`path` names it in every error).

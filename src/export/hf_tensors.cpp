@@ -1,5 +1,6 @@
 #include "export/hf_tensors.h"
 
+#include "convert/hf_values.h"
 #include "util/check.h"
 
 namespace apex::xport {
@@ -38,6 +39,21 @@ constexpr KindRow kKinds[] = {
     {"blk.{bid}.ffn_gate_exps.weight", Kind::kExpertGate},
     {"blk.{bid}.ffn_up_exps.weight", Kind::kExpertUp},
     {"blk.{bid}.ffn_down_exps.weight", Kind::kExpertDown},
+    // Qwen3.5 MoE: Gated DeltaNet, the post-attention norm, the MTP head.
+    {"blk.{bid}.post_attention_norm.weight", Kind::kVector},
+    {"blk.{bid}.attn_qkv.weight", Kind::kLinear},
+    {"blk.{bid}.attn_gate.weight", Kind::kLinear},
+    {"blk.{bid}.ssm_conv1d.weight", Kind::kConv},
+    {"blk.{bid}.ssm_dt.bias", Kind::kVector},
+    {"blk.{bid}.ssm_a", Kind::kVector},
+    {"blk.{bid}.ssm_beta.weight", Kind::kLinear},
+    {"blk.{bid}.ssm_alpha.weight", Kind::kLinear},
+    {"blk.{bid}.ssm_norm.weight", Kind::kVector},
+    {"blk.{bid}.ssm_out.weight", Kind::kLinear},
+    {"blk.{bid}.nextn.eh_proj.weight", Kind::kLinear},
+    {"blk.{bid}.nextn.enorm.weight", Kind::kVector},
+    {"blk.{bid}.nextn.hnorm.weight", Kind::kVector},
+    {"blk.{bid}.nextn.shared_head_norm.weight", Kind::kVector},
 };
 
 std::optional<Kind> kind_of(std::string_view gguf_pattern) {
@@ -57,6 +73,7 @@ struct Fused {
 constexpr Fused kFused[] = {
     {"qwen2moe", "mlp.experts.gate_up_proj", "mlp.experts.down_proj"},
     {"qwen3moe", "mlp.experts.gate_up_proj", "mlp.experts.down_proj"},
+    {"qwen35moe", "mlp.experts.gate_up_proj", "mlp.experts.down_proj"},
 };
 
 // A Linear's weight name less ".weight": the module the quantized tensors hang off.
@@ -88,13 +105,15 @@ std::string arch_tensors_list() {
 }
 
 std::optional<TensorPlace> place_tensor(const ArchTensors& a, std::string_view name) {
-  if (auto m = convert::gguf_to_hf(*a.names, name)) {
-    const auto kind = kind_of(a.names->tensors[m->row].gguf);
+  if (auto m = convert::gguf_to_hf(*a.names, name, a.n_trunk)) {
+    const convert::NamePair& row = a.names->tensors[m->row];
+    const auto kind = kind_of(row.gguf);
     if (!kind) return std::nullopt;
     const bool module = *kind == Kind::kLinear || *kind == Kind::kRouter;
-    return TensorPlace{*kind, m->bid, module ? module_of(std::move(m->name)) : std::move(m->name)};
+    return TensorPlace{*kind, m->bid, module ? module_of(std::move(m->name)) : std::move(m->name),
+                       convert::changes_values(row) ? &row : nullptr};
   }
-  if (auto m = convert::gguf_expert_to_hf(*a.names, name, 0)) {
+  if (auto m = convert::gguf_expert_to_hf(*a.names, name, 0, a.n_trunk)) {
     const auto kind = kind_of(a.names->experts[m->row].gguf);
     if (!kind) return std::nullopt;
     return TensorPlace{*kind, m->bid, {}};
@@ -103,9 +122,15 @@ std::optional<TensorPlace> place_tensor(const ArchTensors& a, std::string_view n
 }
 
 std::string expert_module(const ArchTensors& a, std::string_view gguf_name, int xid) {
-  auto m = convert::gguf_expert_to_hf(*a.names, gguf_name, xid);
+  auto m = convert::gguf_expert_to_hf(*a.names, gguf_name, xid, a.n_trunk);
   APEX_CHECK(m.has_value());  // only called for names place_tensor placed as experts
   return module_of(std::move(m->name));
+}
+
+std::string fused_expert_name(const ArchTensors& a, std::string_view gguf_name) {
+  auto m = convert::gguf_expert_to_hf_fused(*a.names, gguf_name, a.n_trunk);
+  APEX_CHECK(m.has_value());  // every expert row has a fused name
+  return m->name;
 }
 
 }  // namespace apex::xport

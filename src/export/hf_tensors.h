@@ -25,6 +25,7 @@ enum class Kind {
   kExpertGate,  // routed experts, GGUF [in, out, E] stacks
   kExpertUp,
   kExpertDown,
+  kConv,        // a depthwise Conv1d weight (Gated DeltaNet): F32, HF [channels, 1, kernel]
 };
 
 struct ArchTensors {
@@ -33,6 +34,9 @@ struct ArchTensors {
   // "model.layers.{bid}.": gate and up stacked into one, down alone.
   const char* fused_gate_up;
   const char* fused_down;
+  // Blocks from here on are MTP blocks, named under "mtp." (-1: none); set
+  // from the GGUF file's block_count and nextn_predict_layers.
+  int n_trunk = -1;
 };
 
 // Nullopt when export-int does not support the architecture.
@@ -45,6 +49,9 @@ struct TensorPlace {
   // HF name: the module (weight name less ".weight") for kLinear / kRouter,
   // the full name for the others; empty for experts (see expert_module).
   std::string hf;
+  // The name-table row when the converter changed the values (the export
+  // undoes it, hf_values.h); null otherwise.
+  const convert::NamePair* values = nullptr;
 };
 // "model.layers.{bid}."
 std::string layer_prefix(int bid);
@@ -53,5 +60,8 @@ std::optional<TensorPlace> place_tensor(const ArchTensors& a, std::string_view g
 // The HF module of expert `xid` of a GGUF routed-expert stack that
 // place_tensor placed, e.g. "model.layers.3.mlp.experts.7.gate_proj".
 std::string expert_module(const ArchTensors& a, std::string_view gguf_name, int xid);
+// The fused transformers parameter a routed-expert stack belongs to, e.g.
+// "model.layers.3.mlp.experts.gate_up_proj" or "mtp.layers.0.mlp.experts.down_proj".
+std::string fused_expert_name(const ArchTensors& a, std::string_view gguf_name);
 
 }  // namespace apex::xport

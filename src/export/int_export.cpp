@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "convert/hf_config.h"
+#include "convert/hf_values.h"
 #include "export/hf_tensors.h"
 #include "export/sha256.h"
 #include "gguf/gguf.h"
@@ -71,6 +72,11 @@ struct Job {
   int64_t in = 0;       // columns
   std::vector<int64_t> shape;  // float tensors: the HF shape
   bool stacked = false; // quantized: [E, ...] stack
+  // The converter changed the values (Qwen3.5): the single source tensor is
+  // read whole and the change undone (hf_values.h) before export; hf_shape
+  // is the HF tensor's shape.
+  const convert::NamePair* values = nullptr;
+  std::vector<int64_t> hf_shape;
 };
 
 struct Scheme {
@@ -141,7 +147,7 @@ struct ErrAcc {
 
 class Exporter {
  public:
-  Exporter(const gguf::File& f, const Scheme& sc) : f_(f), sc_(sc) {}
+  Exporter(const gguf::File& f, const Scheme& sc, const convert::LinearAttnDims& lin) : f_(f), sc_(sc), lin_(lin) {}
 
   // Streams one job's tensors into the writer; fills `rep`.
   Status run(const Job& j, st::ShardedWriter& w, TensorReport& rep) {
@@ -157,6 +163,16 @@ class Exporter {
     std::vector<float> rows;
     std::vector<uint8_t> bytes;
     std::vector<ErrAcc> row_err;
+    // Values in HF order for a tensor whose values the converter changed.
+    std::vector<float> undone;
+    if (j.values != nullptr) {
+      const gguf::TensorInfo& t = *j.mats[0].segs[0].t;
+      undone.resize(static_cast<size_t>(t.n_elements()));
+      APEX_RETURN_IF_ERROR(quant::dequantize_row(static_cast<quant::TypeId>(t.type), f_.tensor_data(t).data(),
+                                                 undone.data(), t.n_elements()));
+      APEX_RETURN_IF_ERROR(convert::gguf_to_hf_values(*j.values, lin_, j.hf_shape, st::DType::F32,
+                                                      fmt::format("{}: tensor {}", f_.path(), t.name), undone));
+    }
     for (size_t m = 0; m < j.mats.size(); ++m) {
       int64_t r_out = 0;  // row within the matrix
       for (const Segment& s : j.mats[m].segs) {
@@ -171,8 +187,12 @@ class Exporter {
           std::atomic<int64_t> bad_row{-1};
           tbb::parallel_for(int64_t{0}, n, [&](int64_t i) {
             float* x = rows.data() + i * j.in;
-            const uint8_t* src = base + static_cast<size_t>(s.row0 + r0 + i) * src_row;
-            (void)quant::dequantize_row(type, src, x, j.in);
+            if (!undone.empty()) {
+              std::copy_n(undone.data() + (s.row0 + r0 + i) * j.in, j.in, x);
+            } else {
+              const uint8_t* src = base + static_cast<size_t>(s.row0 + r0 + i) * src_row;
+              (void)quant::dequantize_row(type, src, x, j.in);
+            }
             for (int64_t k = 0; k < j.in; ++k) {
               if (!std::isfinite(x[k])) {
                 bad_row = s.row0 + r0 + i;
@@ -223,6 +243,7 @@ class Exporter {
  private:
   const gguf::File& f_;
   Scheme sc_;
+  convert::LinearAttnDims lin_;
 
   // One row: per group the scale, then q = round-half-even(w / scale).
   void quantize_row(const float* x, int64_t in, uint8_t* dst, std::vector<uint16_t>& scales,
@@ -316,7 +337,21 @@ Result<std::vector<Job>> plan_jobs(const gguf::File& f, const ArchTensors& arch,
     j.source = t.name;
     j.in = t.ne[0];
     const int64_t out = t.ne.size() > 1 ? t.ne[1] : 1;
+    j.values = place->values;
+    if (kind == Kind::kVector) {
+      j.hf_shape = {j.in};
+    } else if (kind == Kind::kConv) {
+      j.hf_shape = {out, 1, j.in};
+    } else {
+      j.hf_shape = {out, j.in};
+    }
     switch (kind) {
+      case Kind::kConv:  // depthwise Conv1d: GGUF [kernel, channels] -> HF [channels, 1, kernel]
+        j.out = Out::kF32;
+        j.name = place->hf;
+        j.shape = {out, 1, j.in};
+        j.mats = {Matrix{{{&t, 0, out}}}};
+        break;
       case Kind::kEmbedding:
       case Kind::kHead:
         j.out = Out::kBF16;
@@ -372,10 +407,10 @@ Result<std::vector<Job>> plan_jobs(const gguf::File& f, const ArchTensors& arch,
           continue;
         }
         j.stacked = true;
-        const std::string prefix = layer_prefix(place->bid);
+        const std::string fused = fused_expert_name(arch, t.name);
         if (kind == Kind::kExpertDown) {
-          j.name = prefix + arch.fused_down + e_suffix;
-          j.scale_name = prefix + arch.fused_down + es_suffix;
+          j.name = fused + e_suffix;
+          j.scale_name = fused + es_suffix;
           for (int64_t e = 0; e < n_expert; ++e) j.mats.push_back(Matrix{{{&t, e * out, out}}});
         } else {
           // transformers' fused gate_up_proj: per expert the gate rows, then the up rows.
@@ -389,8 +424,8 @@ Result<std::vector<Job>> plan_jobs(const gguf::File& f, const ArchTensors& arch,
             return make_error("{}: tensor {}: apex cannot dequantize type {}", f.path(), up_name,
                               ut ? ut->name : "unknown");
           }
-          j.name = prefix + arch.fused_gate_up + e_suffix;
-          j.scale_name = prefix + arch.fused_gate_up + es_suffix;
+          j.name = fused + e_suffix;
+          j.scale_name = fused + es_suffix;
           j.source = t.name + " + " + up_name;
           for (int64_t e = 0; e < n_expert; ++e) {
             j.mats.push_back(Matrix{{{&t, e * out, out}, {up, e * out, out}}});
@@ -487,10 +522,16 @@ Result<IntExportReport> export_int(const IntExportOptions& opts) {
   if (!file->get_string("general.architecture", arch_name)) {
     return make_error("{}: no general.architecture key", opts.gguf_path);
   }
-  const std::optional<ArchTensors> arch = find_arch_tensors(arch_name);
+  std::optional<ArchTensors> arch = find_arch_tensors(arch_name);
   if (!arch) {
     return make_error("{}: architecture {} is not supported by export-int (supported: {})",
                       opts.gguf_path, arch_name, arch_tensors_list());
+  }
+  // MTP blocks (after the trunk in GGUF) go under "mtp." in HF.
+  int64_t n_blocks = 0, n_mtp = 0;
+  if (arch->names->mtp && file->get_int(arch_name + ".nextn_predict_layers", n_mtp) && n_mtp > 0 &&
+      file->get_int(arch_name + ".block_count", n_blocks)) {
+    arch->n_trunk = static_cast<int>(n_blocks - n_mtp);
   }
   APEX_ASSIGN_OR_RETURN(auto jobs, plan_jobs(*file, *arch, sc));
   // config.json as `apex export-hf` writes it (one reading of the GGUF keys
@@ -534,7 +575,16 @@ Result<IntExportReport> export_int(const IntExportOptions& opts) {
                                                                 {{"format", "pt"}}));
   const uint64_t total = writer->total_tensor_bytes();
   uint64_t done = 0;
-  Exporter ex(*file, sc);
+  // Gated DeltaNet head layout (Qwen3.5), for undoing the converter's
+  // value-head reordering.
+  convert::LinearAttnDims lin;
+  int64_t inner = 0;
+  file->get_int(arch_name + ".ssm.group_count", lin.k_heads);
+  file->get_int(arch_name + ".ssm.time_step_rank", lin.v_heads);
+  file->get_int(arch_name + ".ssm.state_size", lin.k_dim);
+  file->get_int(arch_name + ".ssm.inner_size", inner);
+  lin.v_dim = lin.v_heads > 0 ? inner / lin.v_heads : 0;
+  Exporter ex(*file, sc, lin);
   for (const Job& j : jobs) {
     TensorReport tr;
     APEX_RETURN_IF_ERROR(ex.run(j, *writer, tr));

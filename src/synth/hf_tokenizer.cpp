@@ -34,6 +34,10 @@ const std::vector<KnownPre>& known_pre_tokenizers() {
        {R"re(\p{N}{1,3})re", "[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+",
         "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| "
         "?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+"}},
+      // Qwen3.5's tokenizer (llama-vocab.cpp keeps it as the original
+      // regex of the "qwen35" pre-tokenizer): letters take combining marks.
+      {"qwen35",
+       {R"re((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)re"}},
   };
   return table;
 }
@@ -73,7 +77,7 @@ Result<std::string> detect_pre(const json& tok, const std::string& path) {
   std::string list;
   for (const auto& p : patterns) list += (list.empty() ? "" : ", ") + p;
   return make_error("{}: unknown pre-tokenizer (Split patterns: {}); known: qwen2, llama-bpe, gpt-4o, "
-                    "deepseek-v3, gpt-2",
+                    "deepseek-v3, qwen35, gpt-2",
                     path, list.empty() ? "none" : list);
 }
 

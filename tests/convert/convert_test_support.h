@@ -95,6 +95,9 @@ struct Case {
   // blocks, sharded at 1 MiB (cheap, for the bad-input tests), instead of
   // Qwen3's 151,669 tokens.
   bool tiny = false;
+  int layers = 2;
+  const char* synth_extra = "";  // more `apex synth` flags (qwen35moe's Gated DeltaNet, --mtp)
+  bool fused = false;            // export-hf --fused-experts
 };
 
 struct Fixture {
@@ -112,7 +115,8 @@ inline const Fixture& fixture(const Case& c) {
     }
   };
   static Cache cache;
-  const std::string key = std::string(c.arch) + c.synth_type + (c.tiny ? "_tiny" : "");
+  const std::string key = std::string(c.arch) + c.synth_type + (c.tiny ? "_tiny" : "") +
+                          (c.layers != 2 ? fmt::format("_l{}", c.layers) : "") + (c.fused ? "_fused" : "");
   if (auto it = cache.find(key); it != cache.end()) return it->second;
   Fixture& f = cache[key];
   f.dir = testing::cli_scratch(std::string("apex_convert_") + key);
@@ -130,19 +134,22 @@ inline const Fixture& fixture(const Case& c) {
     write_tiny_tokenizer(tok);
   }
   const std::string width = c.tiny ? "--embd 256 --ff 256" : "--embd 64 --ff 32";
-  const std::string shared = std::string(c.arch) == "qwen2moe" ? " --ff-shared 48" : "";
-  auto r = testing::run_apex(f.dir, fmt::format("synth --arch {} --layers 2 {} --heads 4 --kv-heads 2 --experts 4 "
-                                       "--experts-used 2{} --type {} --tokenizer {}/tokenizer.json "
+  const std::string shared =
+      std::string(c.arch) == "qwen2moe" || std::string(c.arch) == "qwen35moe" ? " --ff-shared 48" : "";
+  auto r = testing::run_apex(f.dir, fmt::format("synth --arch {} --layers {} {} --heads 4 --kv-heads 2 --experts 4 "
+                                       "--experts-used 2{} {} --type {} --tokenizer {}/tokenizer.json "
                                        "--threads 2 --no-progress {}",
-                                       c.arch, width, shared, c.synth_type, tok, f.original.string()));
+                                       c.arch, c.layers, width, shared, c.synth_extra, c.synth_type, tok,
+                                       f.original.string()));
   if (r.exit_code != 0) {
     f.error = "synth: " + r.err;
     return f;
   }
   // Shards of at most 8 MiB: the two 19 MiB vocabulary matrices get one
   // each, the blocks share one, so the index and shard order are exercised.
-  r = testing::run_apex(f.dir, fmt::format("export-hf {} {} --tokenizer-dir {} --shard-size {} --no-progress",
-                                  f.original.string(), f.hf.string(), tok, c.tiny ? 1 : 8));
+  r = testing::run_apex(f.dir, fmt::format("export-hf {} {} --tokenizer-dir {} --shard-size {} --no-progress{}",
+                                  f.original.string(), f.hf.string(), tok, c.tiny ? 1 : 8,
+                                  c.fused ? " --fused-experts" : ""));
   if (r.exit_code != 0) {
     f.error = "export-hf: " + r.err;
     return f;
