@@ -27,7 +27,8 @@ Command make_convert() {
         "model.safetensors.index.json, tokenizer.json + tokenizer_config.json) into GGUF the\n"
         "way llama.cpp's convert_hf_to_gguf.py does: its metadata keys, tokenizer fields and\n"
         "tensor order, routed experts stacked into 3-D tensors, norms and routers kept F32.\n"
-        "Supported: Qwen2MoeForCausalLM (qwen2moe), Qwen3MoeForCausalLM (qwen3moe).\n\n"
+        "Supported: Qwen2MoeForCausalLM (qwen2moe), Qwen3MoeForCausalLM (qwen3moe), Qwen3_5MoeForCausalLM /\n"
+        "Qwen3_5MoeForConditionalGeneration (qwen35moe); experts per expert or fused (gate_up_proj).\n\n"
         "  apex convert ./Qwen3-30B-A3B qwen3-30b-a3b-f16.gguf\n"
         "  apex convert ./Qwen3-30B-A3B model-q8_0.gguf --outtype q8_0\n"
         "  apex convert ./ckpt out.gguf --dry-run --json   # check and list, write nothing");

@@ -25,7 +25,7 @@ Command make_export_int() {
   c.setup = [args](CLI::App& app) {
     CLI::App* sub = app.add_subcommand(
         "export-int",
-        "Write a GGUF MoE model (qwen2moe, qwen3moe; any type apex reads, e.g. Q8_0)\n"
+        "Write a GGUF MoE model (qwen2moe, qwen3moe, qwen35moe; any type apex reads, e.g. Q8_0)\n"
         "as a Hugging Face directory of symmetric group-wise INT8/INT4 safetensors.\n"
         "Every Linear and the routed-expert stacks are quantized per row in groups of\n"
         "--group input columns: scale = max|w| / 127 (8 bits) or / 7 (4 bits), float16\n"

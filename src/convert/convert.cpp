@@ -144,6 +144,15 @@ Result<std::vector<std::string>> reading_order(const std::string& dir, st::Check
   return order;
 }
 
+// Tensors of other modalities, which the text converter leaves out (its
+// TextModel.filter_tensors lists; those that can occur in the families here).
+bool is_multimodal_tensor(std::string_view name) {
+  for (std::string_view part : {"visual.", "vision.", "vision_", "audio.", "audio_", "merger.", "patch_embed"}) {
+    if (name.find(part) != std::string_view::npos) return true;
+  }
+  return false;
+}
+
 // llama.cpp's converter keeps these F32 whatever the output type.
 bool stays_f32(const std::string& gguf_name, size_t n_dims) {
   return n_dims <= 1 || ends_with(gguf_name, "_norm.weight") || ends_with(gguf_name, ".ffn_gate_inp.weight") ||
@@ -273,6 +282,9 @@ Result<Planned> make_plan(const ConvertOptions& o) {
         ends_with(hf_name, ".rotary_emb.inv_freq")) {
       continue;
     }
+    // A multimodal wrapper's vision tower (Qwen3.5 checkpoints carry
+    // model.visual.*): the text converter skips it (TextModel.filter_tensors).
+    if (is_multimodal_tensor(hf_name)) continue;
     const std::string stored = hf_name;
     hf_name = hf_table_name(names, stored, n_trunk);
     // transformers >= 5's fused expert parameters: one 3-D tensor per block

@@ -385,12 +385,47 @@ class Qwen35BadInput : public ::testing::Test {
   testing::RunResult convert() const {
     return run_apex(dir_, "convert " + hf_.string() + " " + out_.string() + " --no-progress");
   }
+  // Rewrites the shard holding `anchor` without `drop` and with `add`
+  // (a tensor of zeros), and the index to match.
+  void rewrite_shard(const std::string& anchor, const std::string& drop, const st::TensorDecl* add = nullptr) const {
+    auto index = nlohmann::json::parse(testing::slurp(hf_ / "model.safetensors.index.json"));
+    const std::string shard_name = index["weight_map"][anchor].get<std::string>();
+    const fs::path shard = hf_ / shard_name;
+    if (!drop.empty()) index["weight_map"].erase(drop);
+    if (add != nullptr) index["weight_map"][add->name] = shard_name;
+    std::ofstream(hf_ / "model.safetensors.index.json") << index.dump(2);
+    auto file = st::File::open(shard.string());
+    ASSERT_TRUE(file.ok()) << file.message();
+    std::vector<st::TensorDecl> decls;
+    std::vector<std::vector<uint8_t>> data;
+    for (const auto& t : (*file)->tensors()) {
+      if (t.name == drop) continue;
+      decls.push_back({t.name, t.dtype, t.shape});
+      const auto d = (*file)->tensor_data(t);
+      data.emplace_back(d.begin(), d.end());
+    }
+    if (add != nullptr) {
+      decls.push_back(*add);
+      int64_t n = 1;
+      for (int64_t x : add->shape) n *= x;
+      data.emplace_back(static_cast<size_t>(n) * st::dtype_bytes(add->dtype), 0);
+    }
+    file->reset();
+    fs::remove(shard);
+    auto w = st::Writer::create(shard.string(), decls);
+    ASSERT_TRUE(w.ok()) << w.message();
+    for (const auto& d : data) ASSERT_TRUE((*w)->write_tensor(d).ok());
+    ASSERT_TRUE((*w)->finish().ok());
+  }
   fs::path original_, dir_, hf_, out_;
 };
 
-// Released Qwen3.5 checkpoints wrap the text model (text_config) and list
-// layer_types; the converter then also writes attention.recurrent_layers.
+// Released Qwen3.5 checkpoints wrap the text model (text_config), list
+// layer_types (the converter then also writes attention.recurrent_layers)
+// and carry a vision tower, which the text converter leaves out.
 TEST_F(Qwen35BadInput, MultimodalWrappedConfigConvertsTheSame) {
+  const st::TensorDecl visual{"model.visual.blocks.0.attn.qkv.weight", st::DType::F32, {12, 4}};
+  rewrite_shard("model.embed_tokens.weight", "", &visual);
   nlohmann::json text = config();
   text["layer_types"] = {"linear_attention", "linear_attention", "linear_attention", "full_attention"};
   text["model_type"] = "qwen3_5_moe_text";
@@ -444,27 +479,7 @@ TEST_F(Qwen35BadInput, InconsistentConfig) {
 
 TEST_F(Qwen35BadInput, MissingLinearAttentionTensor) {
   const std::string victim = "model.layers.1.linear_attn.A_log";
-  auto index = nlohmann::json::parse(testing::slurp(hf_ / "model.safetensors.index.json"));
-  const fs::path shard = hf_ / index["weight_map"][victim].get<std::string>();
-  index["weight_map"].erase(victim);
-  std::ofstream(hf_ / "model.safetensors.index.json") << index.dump(2);
-  // The shard rewritten without it.
-  auto file = st::File::open(shard.string());
-  ASSERT_TRUE(file.ok()) << file.message();
-  std::vector<st::TensorDecl> decls;
-  std::vector<std::vector<uint8_t>> data;
-  for (const auto& t : (*file)->tensors()) {
-    if (t.name == victim) continue;
-    decls.push_back({t.name, t.dtype, t.shape});
-    const auto d = (*file)->tensor_data(t);
-    data.emplace_back(d.begin(), d.end());
-  }
-  file->reset();
-  fs::remove(shard);
-  auto w = st::Writer::create(shard.string(), decls);
-  ASSERT_TRUE(w.ok()) << w.message();
-  for (const auto& d : data) ASSERT_TRUE((*w)->write_tensor(d).ok());
-  ASSERT_TRUE((*w)->finish().ok());
+  rewrite_shard(victim, victim);
   auto r = convert();
   testing::expect_one_line_error(r, {victim, "missing", "blk.1.ssm_a"});
   EXPECT_FALSE(fs::exists(out_));
@@ -474,19 +489,22 @@ TEST_F(Qwen35BadInput, MissingLinearAttentionTensor) {
 // "qwen2" (what the converter's hash gives the Qwen3 tokenizer, whatever the
 // model), Qwen3.5's "qwen35" (llama-vocab.cpp's original-regex comment).
 TEST(Qwen35Tokenizer, PreTokenizerByRegex) {
-  const std::string dir = testing::tokenizer_dir();
-  auto v = synth::load_hf_tokenizer(dir + "/tokenizer.json", dir + "/tokenizer_config.json");
+  // The small byte-level tokenizer with Qwen3's pre_tokenizer (loading the
+  // real 151k-token one twice costs seconds).
+  const fs::path tmp = testing::cli_scratch("apex_qwen35_tok");
+  testing::write_tiny_tokenizer(tmp);
+  const std::string path = (tmp / "tokenizer.json").string(), config = (tmp / "tokenizer_config.json").string();
+  auto v = synth::load_hf_tokenizer(path, config);
   ASSERT_TRUE(v.ok()) << v.message();
   EXPECT_EQ(v->pre, "qwen2");
-  auto tok = nlohmann::json::parse(testing::slurp(dir + "/tokenizer.json"));
+  auto tok = nlohmann::json::parse(testing::slurp(path));
   auto& split = tok["pre_tokenizer"]["pretokenizers"][0];
   ASSERT_EQ(split["type"], "Split");
   split["pattern"]["Regex"] =
       "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?[\\p{L}\\p{M}]+|\\p{N}| ?[^\\s\\p{L}\\p{M}\\p{N}]+[\\r\\n]*|"
       "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-  const fs::path tmp = testing::cli_scratch("apex_qwen35_tok");
-  std::ofstream(tmp / "tokenizer.json") << tok.dump();
-  auto w = synth::load_hf_tokenizer((tmp / "tokenizer.json").string(), dir + "/tokenizer_config.json");
+  std::ofstream(path) << tok.dump();
+  auto w = synth::load_hf_tokenizer(path, config);
   ASSERT_TRUE(w.ok()) << w.message();
   EXPECT_EQ(w->pre, "qwen35");
   fs::remove_all(tmp);
