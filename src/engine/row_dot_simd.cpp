@@ -253,9 +253,11 @@ float RowDotQ6K(const uint8_t* w, const uint8_t* a, int64_t n) {
 // each 16 side by side) — the same byte shuffle as the row kernels.
 bool DecodePairedQ4K(const uint8_t* w, int64_t n, int16_t* out) {
   // The 16-value shuffle needs 16 int16 lanes (AVX2 and up).
-  if constexpr (!kSimd || hn::MaxLanes(D16x16()) < 16) return false;
-  const D16x16 d16;
-  const hn::Rebind<uint8_t, D16x16> du8;
+  if constexpr (!kSimd || hn::MaxLanes(D16x32()) < 16) return false;
+  // Up to one 32-value sub-block (one scale) per vector.
+  const D16x32 d16;
+  const hn::Rebind<uint8_t, D16x32> du8;
+  const size_t N16 = hn::Lanes(d16);
   const auto pair_idx = hn::LoadU(du8, kPairLanes);
   const auto nibble = hn::Set(du8, 0xF);
   const auto* x = reinterpret_cast<const Q4_K*>(w);
@@ -267,7 +269,7 @@ bool DecodePairedQ4K(const uint8_t* w, int64_t n, int16_t* out) {
       q4k_scale_min(x[b].scales, 2 * c + 1, sc_hi, unused_min);
       const auto s_lo = hn::Set(d16, static_cast<int16_t>(sc_lo));
       const auto s_hi = hn::Set(d16, static_cast<int16_t>(sc_hi));
-      for (int j = 0; j < 32; j += 16) {
+      for (size_t j = 0; j < 32; j += N16) {
         const auto v = hn::TableLookupBytes(hn::LoadU(du8, x[b].qs + 32 * c + j), pair_idx);
         hn::StoreU(hn::Mul(hn::PromoteTo(d16, hn::And(v, nibble)), s_lo), d16, o + 64 * c + j);
         hn::StoreU(hn::Mul(hn::PromoteTo(d16, hn::ShiftRight<4>(v)), s_hi), d16, o + 64 * c + 32 + j);
