@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "engine/nemotron_h_moe.h"
+
 namespace apex::engine {
 namespace {
 
@@ -16,6 +18,10 @@ constexpr ArchTraits kArchs[] = {
     // shared expert gated by a sigmoid, the FFN normed by post_attention_norm.
     {"qwen35moe", RopeType::kImrope, false, true, true, true, true, ForwardKind::kDeltaNetHybrid,
      "post_attention_norm", /*gated_q=*/true, /*partial_rope=*/true, read_delta_net_keys},
+    // src/models/nemotron-h.cpp: Mamba-2 / attention (no RoPE) / MoE blocks;
+    // sigmoid router with a selection bias, relu^2 experts (forward_nemotron_h_moe.cpp).
+    {"nemotron_h_moe", RopeType::kNorm, false, false, true, false, false, ForwardKind::kMamba2Hybrid,
+     "ffn_norm", false, false, read_nemotron_h_keys, load_nemotron_h_layers},
 };
 
 }  // namespace
@@ -27,7 +33,7 @@ const ArchTraits* find_arch_traits(std::string_view name) {
   return nullptr;
 }
 
-std::string_view supported_arch_list() { return "qwen2moe, qwen3moe, llama, qwen35moe"; }
+std::string_view supported_arch_list() { return "qwen2moe, qwen3moe, llama, qwen35moe, nemotron_h_moe"; }
 
 namespace {
 
@@ -167,7 +173,11 @@ Result<ModelConfig> read_config(const gguf::File& f) {
   c.n_ctx_train = 4096;
   if (f.get_int(key("context_length"), v)) c.n_ctx_train = v;
   double d = 0;
-  if (!f.get_float(key("attention.layer_norm_rms_epsilon"), d)) {
+  // nemotron_h's loader falls back to the LayerNorm epsilon (its converter
+  // may write only that one).
+  if (!f.get_float(key("attention.layer_norm_rms_epsilon"), d) &&
+      !(c.arch->forward == ForwardKind::kMamba2Hybrid &&
+        f.get_float(key("attention.layer_norm_epsilon"), d))) {
     return make_error("{}: missing key {}", f.path(), key("attention.layer_norm_rms_epsilon"));
   }
   c.rms_eps = static_cast<float>(d);

@@ -28,9 +28,11 @@ enum class RopeType { kNorm, kNeox, kImrope };
 enum class ForwardKind {
   kTransformer,     // attention + FFN blocks (llama, qwen2moe, qwen3moe)
   kDeltaNetHybrid,  // Gated DeltaNet blocks between gated full-attention blocks (qwen35moe)
+  kMamba2Hybrid,    // Mamba-2, attention and MoE FFN blocks, one kind each (nemotron_h_moe)
 };
 
 struct ModelConfig;
+struct ModelWeights;
 
 // One row per architecture: what llama.cpp's graph builder for it does
 // (src/models/<arch>.cpp in the oracle's source).
@@ -56,6 +58,9 @@ struct ArchTraits {
   // are already in c); the error names the missing or bad key. A new
   // architecture's reader lives in its own file next to its forward function.
   Status (*read_keys)(const gguf::File& f, const std::string& arch, ModelConfig& c) = nullptr;
+  // Finds every block's tensors when the blocks are not the common
+  // attention + FFN / Gated DeltaNet shapes weights.cpp knows (null: those).
+  Status (*load_layers)(const gguf::File& f, const ModelConfig& c, ModelWeights& w) = nullptr;
 };
 
 // Null for an architecture the engine does not run.
@@ -88,6 +93,12 @@ struct ModelConfig {
   // Vocabulary facts perplexity needs (tokenizer.ggml.*).
   int32_t bos_id = -1;
   bool add_bos = false;
+  // Mamba-2 (ForwardKind::kMamba2Hybrid): value channels, heads x head width
+  // (ssm.inner_size; 0 for Gated DeltaNet, whose value width is
+  // ssm_d_state x ssm_dt_rank).
+  int64_t ssm_d_inner = 0;
+  std::vector<uint8_t> ffn_block;  // per layer: 1 = an FFN-only block (nemotron_h_moe "E")
+  bool expert_weights_norm = false;  // expert_weights_norm: renormalise the top-k weights
 
   int64_t q_dim() const { return head_dim * n_head; }
   int64_t kv_dim() const { return head_dim * n_head_kv; }
@@ -96,8 +107,11 @@ struct ModelConfig {
     return !recurrent.empty() && recurrent[static_cast<size_t>(layer)] != 0;
   }
   int64_t ssm_key_dim() const { return ssm_d_state * ssm_n_group; }
-  int64_t ssm_value_dim() const { return ssm_d_state * ssm_dt_rank; }
+  int64_t ssm_value_dim() const { return ssm_d_inner > 0 ? ssm_d_inner : ssm_d_state * ssm_dt_rank; }
   int64_t ssm_conv_dim() const { return 2 * ssm_key_dim() + ssm_value_dim(); }
+  bool is_ffn_block(int layer) const {
+    return !ffn_block.empty() && ffn_block[static_cast<size_t>(layer)] != 0;
+  }
 };
 
 // Reads and checks the hyper-parameters; the error names the missing or bad

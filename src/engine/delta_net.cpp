@@ -49,7 +49,10 @@ RecurrentState::RecurrentState(const ModelConfig& c) {
     conv_offset_[static_cast<size_t>(il)] = conv_total;
     ssm_offset_[static_cast<size_t>(il)] = ssm_total;
     conv_total += static_cast<size_t>((c.ssm_d_conv - 1) * c.ssm_conv_dim());
-    ssm_total += static_cast<size_t>(c.ssm_dt_rank * c.ssm_d_state * c.ssm_d_state);
+    // Gated DeltaNet: an S x S matrix per value head; Mamba-2 (ssm_d_inner
+    // set): d_state floats per value channel.
+    ssm_total += static_cast<size_t>(c.ssm_d_inner > 0 ? c.ssm_d_inner * c.ssm_d_state
+                                                       : c.ssm_dt_rank * c.ssm_d_state * c.ssm_d_state);
   }
   conv_.assign(conv_total, 0.0f);
   ssm_.assign(ssm_total, 0.0f);

@@ -17,6 +17,7 @@
 
 #include "engine/matmul.h"
 #include "engine/moe.h"
+#include "engine/nemotron_h_moe.h"
 #include "engine/ops.h"
 #include "quant/type_table.h"
 #include "util/check.h"
@@ -158,6 +159,7 @@ constexpr struct {
 } kForwardFns[] = {
     {ForwardKind::kTransformer, forward_transformer},
     {ForwardKind::kDeltaNetHybrid, forward_delta_net_hybrid},
+    {ForwardKind::kMamba2Hybrid, forward_mamba2_hybrid},
 };
 
 ForwardFn forward_fn(ForwardKind kind) {

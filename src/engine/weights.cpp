@@ -65,6 +65,10 @@ class Registry {
 
 }  // namespace
 
+Result<Weight> load_weight(const gguf::File& f, const std::string& name, std::vector<int64_t> shape) {
+  return Registry(f).get(name, std::move(shape));
+}
+
 Result<std::unique_ptr<Model>> load_model(const std::string& path) {
   auto file = gguf::File::open(path);
   if (!file) return file.error();
@@ -81,6 +85,10 @@ Result<std::unique_ptr<Model>> load_model(const std::string& path) {
   APEX_TRY_ASSIGN(w.output_norm, reg.get_f32("output_norm.weight", c.n_embd));
   APEX_TRY_ASSIGN(w.output, reg.get("output.weight", {c.n_embd, c.n_vocab}, false));
   if (!w.output) w.output = w.token_embd;  // tied embeddings
+  if (a.load_layers != nullptr) {
+    if (Status s = a.load_layers(*model->file, c, w); !s) return s.error();
+    return model;
+  }
   w.layers.resize(static_cast<size_t>(c.n_layer));
   for (int il = 0; il < c.n_layer; ++il) {
     LayerWeights& l = w.layers[static_cast<size_t>(il)];

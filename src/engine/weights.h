@@ -55,6 +55,11 @@ struct LayerWeights {
   Weight ssm_beta, ssm_alpha;        // [n_embd, n_v_heads]
   Weight ssm_norm;                   // [d_state] F32
   Weight ssm_out;                    // [value_dim, n_embd]
+  // Mamba-2 blocks (nemotron_h_moe): ssm_in [n_embd, 2 d_inner + 2 groups
+  // d_state + heads], conv bias, ssm_a / ssm_d [1, heads], ssm_norm
+  // [d_inner / groups, groups]; MoE blocks: the expert-selection bias.
+  Weight ssm_in, ssm_conv1d_b, ssm_d;
+  Weight exp_probs_b;                // [n_expert] F32
 };
 
 struct ModelWeights {
@@ -70,6 +75,11 @@ struct Model {
   ModelConfig config;
   ModelWeights weights;
 };
+
+// For per-architecture loaders (ArchTraits::load_layers): tensor `name`
+// checked against `shape` (ggml order) and the engine's types; the error
+// names the file and tensor.
+Result<Weight> load_weight(const gguf::File& f, const std::string& name, std::vector<int64_t> shape);
 
 // Opens the file, reads the config and finds every tensor; the error names
 // the first missing tensor, bad shape or type the engine cannot multiply.
