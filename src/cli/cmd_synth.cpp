@@ -29,10 +29,12 @@ Command make_synth() {
         "llama.cpp loads and runs it; use it to test quantization at any size.\n\n"
         "  apex synth --arch qwen3moe --layers 24 --embd 2048 --experts 64 --ff 768 big.gguf\n"
         "  apex synth --arch llama --experts 0 --layers 2 dense.gguf\n"
-        "  apex synth --arch qwen35moe --layers 8 --experts 16 --ff-shared 256 q35.gguf");
+        "  apex synth --arch qwen35moe --layers 8 --experts 16 --ff-shared 256 q35.gguf\n"
+        "  apex synth --arch gemma4 --layers 6 --full-attn-interval 6 --head-dim 128 --swa-head-dim 64 g4.gguf");
     sub->add_option("--arch", o.arch,
                     "qwen2moe, qwen3moe, llama (with --experts > 0 Mixtral-style) or qwen35moe "
-                    "(Qwen3.5/3.6 MoE: Gated DeltaNet blocks between full-attention blocks) or gpt-oss")
+                    "(Qwen3.5/3.6 MoE: Gated DeltaNet blocks between full-attention blocks), gpt-oss or gemma4 "
+                    "(Gemma 4 shaped like the 26B-A4B: sliding-window and global blocks, a dense FFN beside the experts)")
         ->capture_default_str();
     sub->add_option("--layers", o.n_layer, "number of blocks")->capture_default_str();
     sub->add_option("--embd", o.n_embd, "embedding width")->capture_default_str();
@@ -47,14 +49,24 @@ Command make_synth() {
     sub->add_option("--ssm-state", o.ssm_d_state, "qwen35moe: linear-attention head width (ssm.state_size)")->capture_default_str();
     sub->add_option("--ssm-groups", o.ssm_n_group, "qwen35moe: linear-attention key heads (ssm.group_count)")->capture_default_str();
     sub->add_option("--ssm-heads", o.ssm_dt_rank, "qwen35moe: linear-attention value heads, a multiple of --ssm-groups (ssm.time_step_rank)")->capture_default_str();
-    sub->add_option("--full-attn-interval", o.full_attention_interval, "qwen35moe: every n-th block is full attention, the others Gated DeltaNet")->capture_default_str();
+    sub->add_option("--full-attn-interval", o.full_attention_interval, "qwen35moe: every n-th block is full attention, the others Gated DeltaNet; gemma4: every n-th block is global, the others sliding-window")->capture_default_str();
     sub->add_option("--mtp", o.n_mtp, "qwen35moe: multi-token-prediction blocks after the trunk (0 or 1; Qwen3.5's converter writes 1)")->capture_default_str();
-    sub->add_option("--rope-dim", o.rope_dim, "qwen35moe: rotated dimensions per head (0: head-dim / 4)")->capture_default_str();
-    sub->add_option("--sliding-window", o.sliding_window, "gpt-oss: attention.sliding_window of the even (sliding-window) blocks")->capture_default_str();
+    sub->add_option("--rope-dim", o.rope_dim, "qwen35moe, gemma4 (global blocks): rotated dimensions per head (0: head-dim / 4)")->capture_default_str();
+    sub->add_option("--sliding-window", o.sliding_window, "gpt-oss: attention.sliding_window of the even (sliding-window) blocks; gemma4: of its sliding-window blocks")->capture_default_str();
     sub->add_option("--yarn-factor", o.yarn_factor, "gpt-oss: YaRN rope scaling factor (0: no scaling; gpt-oss: 32)")->capture_default_str();
     sub->add_option("--yarn-orig-ctx", o.yarn_orig_context, "gpt-oss: YaRN original context length (rope.scaling.original_context_length)")->capture_default_str();
     sub->add_option("--yarn-beta-fast", o.yarn_beta_fast, "gpt-oss: YaRN beta_fast")->capture_default_str();
     sub->add_option("--yarn-beta-slow", o.yarn_beta_slow, "gpt-oss: YaRN beta_slow")->capture_default_str();
+    sub->add_option("--swa-head-dim", o.head_dim_swa, "gemma4: head width of sliding-window blocks (0: --head-dim, which is the global blocks')")->capture_default_str();
+    sub->add_option("--swa-kv-heads", o.n_head_kv_swa, "gemma4: KV heads of sliding-window blocks (0: --kv-heads, the global blocks')")->capture_default_str();
+    sub->add_option("--ff-dense", o.n_ff_dense, "gemma4: width of the dense FFN beside the experts (0: --ff)")->capture_default_str();
+    sub->add_option("--rope-base", o.rope_freq_base, "RoPE frequency base (gemma4: of the global blocks)")->capture_default_str();
+    sub->add_option("--swa-rope-base", o.rope_freq_base_swa, "gemma4: RoPE frequency base of sliding-window blocks")->capture_default_str();
+    sub->add_option("--softcap", o.final_logit_softcapping, "gemma4: final_logit_softcapping (0: none)")->capture_default_str();
+    sub->add_flag("--separate-gate-up{false}", o.fused_gate_up, "gemma4: ffn_gate_exps + ffn_up_exps instead of the fused ffn_gate_up_exps");
+    sub->add_flag("--global-v{false}", o.k_eq_v, "gemma4: global blocks get attn_v (default: V is K, as in the 26B)");
+    sub->add_flag("--no-expert-scale{false}", o.expert_down_scale, "gemma4: no per-expert ffn_down_exps.scale");
+    sub->add_option("--per-layer-embd", o.n_embd_per_layer, "gemma4: per-layer embedding width (E2B/E4B; 0: none, as in the 26B)")->capture_default_str();
     sub->add_option("--vocab", o.n_vocab, "vocabulary size (>= 259)")->capture_default_str();
     sub->add_option("--tokenizer", o.tokenizer_json,
                     "a Hugging Face tokenizer.json: write its vocabulary as llama.cpp's converter would "

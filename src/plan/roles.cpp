@@ -44,6 +44,12 @@ constexpr RolePattern kPatterns[] = {
     {"token_embd.weight", Role::kEmbeddings},
     {"per_layer_token_embd.weight", Role::kEmbeddings},
     {"output.weight", Role::kOutput},
+    // gemma4: the router's input scale and the per-expert output scale
+    // weigh routing like the router's own weights; the per-block output
+    // scale is a gain like a norm's.
+    {"blk.*.ffn_gate_inp.scale", Role::kRouter},
+    {"blk.*.ffn_*_exps.scale", Role::kRouter},
+    {"blk.*.layer_output_scale.weight", Role::kNorm},
 };
 
 }  // namespace

@@ -1,6 +1,8 @@
 #include "synth/arch.h"
 #include "synth/arch_gptoss.h"
 
+#include "synth/arch_gemma4.h"
+
 namespace apex::synth {
 namespace {
 
@@ -130,6 +132,10 @@ const ArchSpec kArchs[] = {
     kNemotronHMoeArch,
     {"gpt-oss", true, true, true, false, false, false, false, kHead, kGptOssLayer, kTail,
      gptoss_metadata, gptoss_validate},
+    // Gemma 4 (dense or MoE): tables and hooks in arch_gemma4.{h,cpp}.
+    {"gemma4", false, true, true, false, false, true, false, gemma4::kHead, gemma4::kLayer,
+     gemma4::kTail, gemma4::metadata, gemma4::validate, gemma4::has_tensor,
+     gemma4::has_global_tensor},
 };
 
 }  // namespace
@@ -141,6 +147,6 @@ const ArchSpec* find_arch(std::string_view name) {
   return nullptr;
 }
 
-std::string_view arch_name_list() { return "qwen2moe, qwen3moe, llama, qwen35moe, nemotron_h_moe, gpt-oss"; }
+std::string_view arch_name_list() { return "qwen2moe, qwen3moe, llama, qwen35moe, nemotron_h_moe, gpt-oss, gemma4"; }
 
 }  // namespace apex::synth

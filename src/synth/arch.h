@@ -42,6 +42,15 @@ enum class Dim : uint8_t {
   kMambaNormGroup,  // ssm_d_inner / ssm_n_group: width of one grouped-RMS-norm group
   kSsmGroups,    // ssm_n_group
   kNHead,     // n_head: one value per query head (gpt-oss attention sinks)
+  // gemma4: sliding-window blocks have their own head width and KV heads.
+  kQSwa,          // head_dim_swa * n_head
+  kKVSwa,         // head_dim_swa * n_head_kv_swa
+  kHeadDimSwa,    // head_dim_swa
+  kFFDense,       // n_ff_dense: the dense FFN beside the experts
+  kFF2,           // 2 * n_ff: fused gate and up expert projections
+  kHalfHeadDim,   // head_dim / 2: one RoPE frequency factor per pair
+  kPerLayerAll,   // n_embd_per_layer * n_layer
+  kPerLayer,      // n_embd_per_layer
 };
 
 // How a tensor's values are drawn.
@@ -55,6 +64,7 @@ enum class Init : uint8_t {
   kSsmA,       // Gated DeltaNet decay rate A = -exp(A_log): about -1, always negative
   kConv,       // causal conv1d taps: N(0, 1/ne0), kept F32
   kSink,       // attention-sink logits (gpt-oss): N(0, 1), as large as a q.k score
+  kRopeFreqs,  // gemma4 rope_freqs: 1 for the rotated pairs, 1e30 (no turn) for the rest
 };
 
 // When a per-layer tensor exists. kRecurrent / kFullAttn split hybrid
@@ -99,6 +109,9 @@ struct ArchSpec {
   void (*metadata)(const Options& o, gguf::Layout& l) = nullptr;
   Status (*validate)(const Options& o) = nullptr;
   bool (*has_tensor)(const Options& o, int il, const TensorSpec& spec) = nullptr;
+  //  - has_global_tensor: whether head or tail tensor `spec` exists
+  //    (optional global tensors: gemma4's per-layer embeddings).
+  bool (*has_global_tensor)(const Options& o, const TensorSpec& spec) = nullptr;
 };
 
 // Architectures whose table and hooks live in their own file (arch_<name>.cpp).

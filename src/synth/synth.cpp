@@ -31,6 +31,8 @@ struct Dims {
   int64_t conv_kernel, ssm_state, ssm_heads, ssm_groups;
   int64_t mamba_inner = 0;
   int64_t n_head = 0;
+  // gemma4's sliding-window blocks, dense FFN and per-layer embeddings.
+  int64_t head_dim_swa = 0, kv_heads_swa = 0, ff_dense = 0, per_layer = 0, n_layer = 0;
 
   int64_t resolve(Dim d) const {
     switch (d) {
@@ -57,6 +59,14 @@ struct Dims {
       case Dim::kMambaNormGroup: return mamba_inner / ssm_groups;
       case Dim::kSsmGroups: return ssm_groups;
       case Dim::kNHead: return n_head;
+      case Dim::kQSwa: return head_dim_swa * n_head;
+      case Dim::kKVSwa: return head_dim_swa * kv_heads_swa;
+      case Dim::kHeadDimSwa: return head_dim_swa;
+      case Dim::kFFDense: return ff_dense;
+      case Dim::kFF2: return 2 * ff;
+      case Dim::kHalfHeadDim: return head_dim / 2;
+      case Dim::kPerLayerAll: return per_layer * n_layer;
+      case Dim::kPerLayer: return per_layer;
     }
     return 1;
   }
@@ -68,11 +78,17 @@ int64_t resolved_head_dim(const Options& o) {
 
 Dims make_dims(const Options& o) {
   const int64_t hd = resolved_head_dim(o);
-  return Dims{o.n_embd, o.n_vocab,      hd * o.n_head,
-              hd * o.n_head_kv, hd, o.n_ff, o.n_ff_shared > 0 ? o.n_ff_shared : o.n_ff,
-              o.n_expert, o.ssm_d_conv, o.ssm_d_state, o.ssm_dt_rank, o.ssm_n_group,
-              o.ssm_d_inner > 0 ? o.ssm_d_inner : 2 * o.n_embd,
-              o.n_head};
+  Dims d{o.n_embd, o.n_vocab,      hd * o.n_head,
+         hd * o.n_head_kv, hd, o.n_ff, o.n_ff_shared > 0 ? o.n_ff_shared : o.n_ff,
+         o.n_expert, o.ssm_d_conv, o.ssm_d_state, o.ssm_dt_rank, o.ssm_n_group,
+         o.ssm_d_inner > 0 ? o.ssm_d_inner : 2 * o.n_embd,
+         o.n_head};
+  d.head_dim_swa = o.head_dim_swa > 0 ? o.head_dim_swa : hd;
+  d.kv_heads_swa = o.n_head_kv_swa > 0 ? o.n_head_kv_swa : o.n_head_kv;
+  d.ff_dense = o.n_ff_dense > 0 ? o.n_ff_dense : o.n_ff;
+  d.per_layer = o.n_embd_per_layer;
+  d.n_layer = o.n_layer;
+  return d;
 }
 
 int64_t resolved_rope_dim(const Options& o) {
@@ -91,6 +107,7 @@ struct TensorPlan {
   uint64_t seed = 0;
   float offset = 0.0f;  // value = offset + scale * approx_normal
   float scale = 1.0f;
+  int64_t rotated = -1;  // Init::kRopeFreqs: elements below it are 1, the others 1e30
 };
 
 uint64_t tensor_seed(uint64_t seed, std::string_view name) {
@@ -133,6 +150,9 @@ void value_law(Init init, int64_t fan_in, int n_layer, float& offset, float& sca
       // large enough that attention visibly leaks into it.
       offset = 0.0f, scale = 1.0f;
       return;
+    case Init::kRopeFreqs:
+      offset = 1.0f, scale = 0.0f;  // fill_values writes the fixed pattern
+      return;
   }
 }
 
@@ -161,9 +181,15 @@ std::vector<TensorPlan> make_plan(const Options& o, const ArchSpec& arch) {
     p.info.nbytes = row_bytes(type, p.info.n_elements());
     p.seed = tensor_seed(o.seed, name);
     value_law(spec.init, p.info.ne[0], o.n_layer, p.offset, p.scale);
+    if (spec.init == Init::kRopeFreqs) p.rotated = resolved_rope_dim(o) / 2;
     plan.push_back(std::move(p));
   };
-  for (const TensorSpec& s : arch.head) add(s, s.name);
+  auto wanted = [&](const TensorSpec& s) {
+    return arch.has_global_tensor == nullptr || arch.has_global_tensor(o, s);
+  };
+  for (const TensorSpec& s : arch.head) {
+    if (wanted(s)) add(s, s.name);
+  }
   for (int il = 0; il < o.n_layer + o.n_mtp; ++il) {
     const bool mtp = il >= o.n_layer;
     for (const TensorSpec& s : arch.layer) {
@@ -177,11 +203,19 @@ std::vector<TensorPlan> make_plan(const Options& o, const ArchSpec& arch) {
       add(s, fmt::format("blk.{}.{}", il, s.name));
     }
   }
-  for (const TensorSpec& s : arch.tail) add(s, s.name);
+  for (const TensorSpec& s : arch.tail) {
+    if (wanted(s)) add(s, s.name);
+  }
   return plan;
 }
 
 void fill_values(const TensorPlan& p, int64_t begin, std::span<float> out) {
+  if (p.rotated >= 0) {
+    // Gemma 4's converter turns partial rotation into a frequency divisor
+    // so large that the unrotated pairs never turn.
+    for (size_t k = 0; k < out.size(); ++k) out[k] = begin + static_cast<int64_t>(k) < p.rotated ? 1.0f : 1e30f;
+    return;
+  }
   for (size_t k = 0; k < out.size(); ++k) {
     const uint64_t r = random_word(p.seed, static_cast<uint64_t>(begin) + k);
     out[k] = p.offset + p.scale * approx_normal(r);

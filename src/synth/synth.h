@@ -81,6 +81,22 @@ struct Options {
   int64_t yarn_orig_context = 4096;
   float yarn_beta_fast = 32.0f;
   float yarn_beta_slow = 1.0f;
+  // gemma4 (Gemma 4) only. Sliding-window blocks alternate with global
+  // ones: block il is global when (il + 1) % full_attention_interval == 0
+  // (Gemma 4 26B-A4B: 5 sliding, 1 global). head_dim, n_head_kv and
+  // rope_freq_base describe the global blocks, these the sliding ones; rope_dim
+  // is how many of a global head's dimensions rotate (0: head_dim / 4, the
+  // 26B's partial_rotary_factor), written as the rope_freqs tensor.
+  int64_t head_dim_swa = 0;          // attention.key_length_swa; 0 = head_dim
+  int n_head_kv_swa = 0;             // KV heads of sliding blocks; 0 = n_head_kv
+  int64_t n_ff_dense = 0;            // the dense FFN next to the experts; 0 = n_ff
+  // attention.sliding_window: gpt-oss's sliding_window above.
+  float rope_freq_base_swa = 10000.0f;
+  float final_logit_softcapping = 30.0f;  // 0: none
+  bool fused_gate_up = true;         // ffn_gate_up_exps (as the 26B's converter writes) or gate/up
+  bool k_eq_v = true;                // global blocks have no attn_v (V is K), as in the 26B
+  bool expert_down_scale = true;     // per-expert ffn_down_exps.scale
+  int64_t n_embd_per_layer = 0;      // per-layer embeddings (E2B/E4B); 0 = none (26B)
 };
 
 // Checks the options against what llama.cpp accepts for the architecture;

@@ -89,6 +89,21 @@ synth::Options small_nemotron_h_moe() {
   return o;
 }
 
+// Gemma 4 shaped like the 26B-A4B: five sliding-window blocks per global
+// block, global heads twice as wide with fewer KV heads and no attn_v, a
+// dense FFN beside the experts, fused ffn_gate_up_exps, per-expert
+// ffn_down_exps.scale, F32 router scales, tied output.
+synth::Options small_gemma4(int layers) {
+  synth::Options o = small_moe("gemma4", layers);
+  o.head_dim = 128;
+  o.head_dim_swa = 64;
+  o.n_head_kv = 1;
+  o.n_head_kv_swa = 2;
+  o.n_ff_dense = 256;
+  o.full_attention_interval = 6;
+  return o;
+}
+
 // Positive heavy-tailed importance for every matrix, in llama.cpp's GGUF
 // imatrix format.
 fs::path make_imatrix(const fs::path& model) {
@@ -138,6 +153,8 @@ const std::vector<Model>& models() {
     oss.sliding_window = 16;
     oss.yarn_factor = 32.0f;
     v.push_back(synthetic("gptoss_10l", oss));
+    // 12 layers of gemma4: global blocks 5 and 11 (the last an edge layer).
+    v.push_back(synthetic("gemma4_12l", small_gemma4(12)));
     const fs::path tiny = fs::path(APEX_SHARED_DIR) / "models" / "tiny-moe-f16.gguf";
     if (fs::exists(tiny)) {
       v.push_back({"tiny-moe", tiny, fs::path(APEX_SHARED_DIR) / "models" / "tiny-moe-calib.imatrix.dat"});
@@ -300,11 +317,11 @@ TEST_P(ProfileOracle, EveryImplementedProfileMatchesLlamaQuantizeWithItsTensorTy
 std::string model_label(const ::testing::TestParamInfo<size_t>& info) {
   static const std::vector<std::string> labels = {"qwen2moe_24l", "qwen3moe_13l", "qwen3moe_22l",
                                                   "qwen35moe_12l", "nemotron_h_moe_12l",
-                                                  "gptoss_10l", "tiny_moe"};
+                                                  "gptoss_10l", "gemma4_12l", "tiny_moe"};
   return labels[info.param];
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, ProfileOracle, ::testing::Range<size_t>(0, 7), model_label);
+INSTANTIATE_TEST_SUITE_P(Models, ProfileOracle, ::testing::Range<size_t>(0, 8), model_label);
 
 }  // namespace
 }  // namespace apex::pipeline

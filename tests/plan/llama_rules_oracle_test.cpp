@@ -43,6 +43,7 @@ const ArchSpec kArchs[] = {
     {"bailingmoe3", "bailingmoe3", 16, 8, 2, false},
     {"gemma3n (tied)", "gemma3n", 0, 8, 2, true},
     {"gpt-oss (MXFP4 experts)", "gpt-oss", 32, 64, 8, false},
+    {"gemma4 (tied, 26B-like)", "gemma4", 128, 16, 2, true},
 };
 
 const Shape kShapes[] = {

@@ -51,7 +51,7 @@ inline std::vector<oracle::TensorSpec> build_tensors(const ArchSpec& a, const Sh
   add(t, "token_embd.weight", {E, V}, arch == "qwen3moe" ? kBF16 : kF16);
   add(t, "output_norm.weight", {E}, kF32);
   if (!a.tied) add(t, "output.weight", {E, V}, arch == "llama" ? kF32 : kF16);
-  if (arch == "llama") add(t, "rope_freqs.weight", {16}, kF32);
+  if (arch == "llama" || arch == "gemma4") add(t, "rope_freqs.weight", {16}, kF32);
   if (arch == "gemma3n") {
     add(t, "per_layer_token_embd.weight", {E, V});
     add(t, "per_layer_model_proj.weight", {E, E});
@@ -191,6 +191,26 @@ inline std::vector<oracle::TensorSpec> build_tensors(const ArchSpec& a, const Sh
       add(t, p + "ffn_up_exps.bias", {F, X}, kF32);
       add(t, p + "ffn_down_exps.weight", {F, E, X}, expert_type);
       add(t, p + "ffn_down_exps.bias", {E, X}, kF32);
+    } else if (arch == "gemma4") {
+      // 26B-A4B-like: every sixth block global (wider heads, V is K), a
+      // dense FFN beside the experts (two ffn_down-like tensors per block),
+      // F32 router and per-expert scales.
+      const bool global = (il + 1) % 6 == 0;
+      add(t, p + "attn_q.weight", {E, global ? 2 * E : E});
+      add(t, p + "attn_k.weight", {E, E / 4});
+      if (!global) add(t, p + "attn_v.weight", {E, E / 4});
+      add(t, p + "attn_output.weight", {global ? 2 * E : E, E});
+      add(t, p + "attn_q_norm.weight", {32}, kF32);
+      add(t, p + "attn_k_norm.weight", {32}, kF32);
+      add(t, p + "post_attention_norm.weight", {E}, kF32);
+      add(t, p + "layer_output_scale.weight", {1}, kF32);
+      add(t, p + "ffn_norm.weight", {E}, kF32);
+      dense_ffn();
+      add(t, p + "post_ffw_norm.weight", {E}, kF32);
+      add(t, p + "ffn_gate_inp.scale", {E}, kF32);
+      add(t, p + "pre_ffw_norm_2.weight", {E}, kF32);
+      experts(/*fused_gate_up=*/true);
+      add(t, p + "ffn_down_exps.scale", {X}, kF32);
     }
   }
   return t;

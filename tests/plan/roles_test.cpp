@@ -58,6 +58,13 @@ TEST(Roles, NamesOfEveryMoeFamily) {
       // gpt-oss
       {"blk.0.attn_sinks.weight", Role::kAttention},
       {"blk.0.post_attention_norm.weight", Role::kNorm},
+      // gemma4
+      {"blk.0.ffn_gate_inp.scale", Role::kRouter},
+      {"blk.0.ffn_down_exps.scale", Role::kRouter},
+      {"blk.0.layer_output_scale.weight", Role::kNorm},
+      {"blk.0.pre_ffw_norm_2.weight", Role::kNorm},
+      {"blk.0.post_ffw_norm_1.weight", Role::kNorm},
+      {"blk.0.post_ffw_norm.weight", Role::kNorm},
       // global tensors
       {"token_embd.weight", Role::kEmbeddings},
       {"per_layer_token_embd.weight", Role::kEmbeddings},
