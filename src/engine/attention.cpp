@@ -2,6 +2,7 @@
 
 #include <tbb/parallel_for.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "engine/kernels_simd.h"
@@ -27,14 +28,21 @@ void KvCache::store(int layer, int64_t pos, const float* k, const float* v) {
 
 void attention(const ModelConfig& c, const KvCache& cache, int layer, const float* q,
                int64_t n_tokens, int64_t pos0, float* out) {
+  attention_ext(c, cache, layer, q, n_tokens, pos0, out,
+                1.0f / std::sqrt(static_cast<float>(c.head_dim)), 0);
+}
+
+void attention_ext(const ModelConfig& c, const KvCache& cache, int layer, const float* q,
+                   int64_t n_tokens, int64_t pos0, float* out, float scale, int64_t window) {
   const int64_t hd = c.head_dim;
   const int group = c.n_head / c.n_head_kv;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   tbb::parallel_for(int64_t{0}, n_tokens * c.n_head, [&](int64_t job) {
     const int64_t t = job / c.n_head;
     const int h = static_cast<int>(job % c.n_head);
     const int kvh = h / group;
     const int64_t n_kv = pos0 + t + 1;  // causal: positions 0..pos0+t
+    // Keys before the window stay -inf (masked) in the padded row.
+    const int64_t first = window > 0 ? std::max<int64_t>(0, n_kv - window) : 0;
     // Per-thread scratch: no TBB waits inside, so a thread never re-enters.
     thread_local std::vector<uint16_t> qh;
     thread_local std::vector<float> p;
@@ -46,14 +54,14 @@ void attention(const ModelConfig& c, const KvCache& cache, int layer, const floa
     // a multiple of 4 makes every real entry go through the same exp.
     const int64_t n_pad = (n_kv + 3) / 4 * 4;
     p.assign(static_cast<size_t>(n_pad), -INFINITY);
-    for (int64_t j = 0; j < n_kv; ++j) {
+    for (int64_t j = first; j < n_kv; ++j) {
       p[j] = simd::dot_f16(qh.data(), cache.k(layer, j) + kvh * hd, hd) * scale;
     }
     softmax(p.data(), n_pad);
     // Products of two F16 values are exact in float; ggml sums them over the
     // positions in double (its V product is a dot over the transposed cache).
     acc.assign(static_cast<size_t>(hd), 0.0);
-    for (int64_t j = 0; j < n_kv; ++j) {
+    for (int64_t j = first; j < n_kv; ++j) {
       const float pj = quant::fp16_to_fp32(quant::fp32_to_fp16(p[j]));
       if (pj == 0.0f) continue;
       simd::accumulate_f16_double(pj, cache.v(layer, j) + kvh * hd, acc.data(), hd);

@@ -34,4 +34,10 @@ class KvCache {
 void attention(const ModelConfig& c, const KvCache& cache, int layer, const float* q,
                int64_t n_tokens, int64_t pos0, float* out);
 
+// The same with the scores multiplied by `scale` (attention() uses
+// 1/sqrt(head_dim)) and, when window > 0, a sliding window: the query at
+// position p sees the keys at (p - window, p] (llama.cpp's standard SWA).
+void attention_ext(const ModelConfig& c, const KvCache& cache, int layer, const float* q,
+                   int64_t n_tokens, int64_t pos0, float* out, float scale, int64_t window);
+
 }  // namespace apex::engine

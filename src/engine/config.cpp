@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "engine/nemotron_h_moe.h"
+#include "engine/gemma4.h"
 
 namespace apex::engine {
 namespace {
@@ -22,6 +23,10 @@ constexpr ArchTraits kArchs[] = {
     // sigmoid router with a selection bias, relu^2 experts (forward_nemotron_h_moe.cpp).
     {"nemotron_h_moe", RopeType::kNorm, false, false, true, false, false, ForwardKind::kMamba2Hybrid,
      "ffn_norm", false, false, read_nemotron_h_keys, load_nemotron_h_layers},
+    // src/models/gemma4.cpp: NEOX RoPE, q/k norms, softmax router with
+    // renormalised top-k; keys and tensors in config_gemma4.cpp.
+    {"gemma4", RopeType::kNeox, false, true, false, false, true, ForwardKind::kGemma4, "ffn_norm",
+     /*gated_q=*/false, /*partial_rope=*/false, read_gemma4_keys, load_gemma4_weights},
 };
 
 }  // namespace
@@ -33,7 +38,7 @@ const ArchTraits* find_arch_traits(std::string_view name) {
   return nullptr;
 }
 
-std::string_view supported_arch_list() { return "qwen2moe, qwen3moe, llama, qwen35moe, nemotron_h_moe"; }
+std::string_view supported_arch_list() { return "qwen2moe, qwen3moe, llama, qwen35moe, nemotron_h_moe, gemma4"; }
 
 namespace {
 

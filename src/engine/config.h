@@ -29,6 +29,7 @@ enum class ForwardKind {
   kTransformer,     // attention + FFN blocks (llama, qwen2moe, qwen3moe)
   kDeltaNetHybrid,  // Gated DeltaNet blocks between gated full-attention blocks (qwen35moe)
   kMamba2Hybrid,    // Mamba-2, attention and MoE FFN blocks, one kind each (nemotron_h_moe)
+  kGemma4,          // sliding-window and global blocks, a dense FFN beside the experts (gemma4)
 };
 
 struct ModelConfig;
@@ -112,6 +113,16 @@ struct ModelConfig {
   bool is_ffn_block(int layer) const {
     return !ffn_block.empty() && ffn_block[static_cast<size_t>(layer)] != 0;
   }
+  // gemma4: sliding-window blocks have their own head width, KV heads and
+  // RoPE base (head_dim, n_head_kv, rope_freq_base are the global blocks').
+  std::vector<uint8_t> swa;      // per layer: 1 = sliding-window block
+  int64_t head_dim_swa = 0;
+  int n_head_kv_swa = 0;
+  int64_t n_swa = 0;             // a query at position p sees keys in (p - n_swa, p]
+  float rope_freq_base_swa = 10000.0f;
+  float final_logit_softcap = 0.0f;  // > 0: logits = cap * tanh(logits / cap)
+  int64_t cache_kv_dim = 0;      // > 0: the widest K/V row of any block (the cache's width)
+  bool is_swa(int layer) const { return !swa.empty() && swa[static_cast<size_t>(layer)] != 0; }
 };
 
 // Reads and checks the hyper-parameters; the error names the missing or bad

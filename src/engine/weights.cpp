@@ -69,6 +69,15 @@ Result<Weight> load_weight(const gguf::File& f, const std::string& name, std::ve
   return Registry(f).get(name, std::move(shape));
 }
 
+Result<Weight> find_weight(const gguf::File& f, const std::string& name, std::vector<int64_t> shape,
+                           bool required) {
+  return Registry(f).get(name, std::move(shape), required);
+}
+
+Result<Weight> find_f32_weight(const gguf::File& f, const std::string& name, int64_t n, bool required) {
+  return Registry(f).get_f32(name, n, required);
+}
+
 Result<std::unique_ptr<Model>> load_model(const std::string& path) {
   auto file = gguf::File::open(path);
   if (!file) return file.error();

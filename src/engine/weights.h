@@ -60,6 +60,13 @@ struct LayerWeights {
   // [d_inner / groups, groups]; MoE blocks: the expert-selection bias.
   Weight ssm_in, ssm_conv1d_b, ssm_d;
   Weight exp_probs_b;                // [n_expert] F32
+  // gemma4.
+  Weight post_attn_norm, post_ffw_norm;  // post_attention_norm, post_ffw_norm [n_embd]
+  Weight pre_ffw_norm_2, post_ffw_norm_1, post_ffw_norm_2;  // MoE blocks [n_embd]
+  Weight router_scale;               // ffn_gate_inp.scale [n_embd] F32
+  Weight gate_up_exps;               // [n_embd, 2 n_ff, n_expert]: per expert the gate rows, then up
+  Weight down_exps_scale;            // ffn_down_exps.scale [n_expert] F32
+  Weight out_scale;                  // layer_output_scale [1] F32
 };
 
 struct ModelWeights {
@@ -67,6 +74,7 @@ struct ModelWeights {
   Weight output_norm;  // [n_embd]
   Weight output;       // [n_embd, n_vocab] (token_embd when tied)
   std::vector<LayerWeights> layers;
+  Weight rope_freqs;   // gemma4: [head_dim / 2] RoPE frequency divisors of global blocks
 };
 
 // A loaded model: the mapping, its config and the registry.
@@ -84,5 +92,13 @@ Result<Weight> load_weight(const gguf::File& f, const std::string& name, std::ve
 // Opens the file, reads the config and finds every tensor; the error names
 // the first missing tensor, bad shape or type the engine cannot multiply.
 Result<std::unique_ptr<Model>> load_model(const std::string& path);
+
+// One tensor by name, checked against the expected ggml shape (an empty
+// Weight when absent and not required); for ArchTraits::load_layers.
+Result<Weight> find_weight(const gguf::File& f, const std::string& name, std::vector<int64_t> shape,
+                           bool required = true);
+// A vector that must be F32 (norm gains, scales).
+Result<Weight> find_f32_weight(const gguf::File& f, const std::string& name, int64_t n,
+                               bool required = true);
 
 }  // namespace apex::engine

@@ -54,9 +54,8 @@ void metadata(const Options& o, gguf::Layout& l) {
   // rope_freqs stops the pairs past rope_dim from turning.
   l.set(key("rope.dimension_count_swa"), u32(head_dim_swa(o)));
   l.set(key("rope.freq_base_swa"), gguf::Value(o.rope_freq_base_swa));
-  if (o.final_logit_softcapping > 0.0f) {
-    l.set(key("final_logit_softcapping"), gguf::Value(o.final_logit_softcapping));
-  }
+  // Written even when 0 (none): without the key llama.cpp caps at 30.
+  l.set(key("final_logit_softcapping"), gguf::Value(o.final_logit_softcapping));
 }
 
 Status validate(const Options& o) {
