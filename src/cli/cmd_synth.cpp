@@ -69,8 +69,12 @@ Command make_synth() {
     sub->add_flag("--no-progress", args->no_progress, "no progress bar");
     sub->add_option("--layer-pattern", o.layer_pattern, "nemotron_h_moe: one letter per block, M Mamba-2, * attention, E MoE FFN (default MEMEM*E repeated)");
     sub->add_option("--ssm-inner", o.ssm_d_inner, "nemotron_h_moe: Mamba-2 inner width, --ssm-heads x head width (ssm.inner_size; 0: 2 x embd)")->capture_default_str();
-    sub->add_option("--expert-scale", o.expert_weights_scale, "nemotron_h_moe: routed_scaling_factor on the expert weights (0: none)")->capture_default_str();
-    sub->add_option("--expert-norm", o.expert_weights_norm, "nemotron_h_moe: renormalise the top-k expert weights (true/false)")->capture_default_str();
+    sub->add_option("--expert-scale", o.expert_weights_scale, "nemotron_h_moe, glm4moe: routed_scaling_factor on the expert weights (0: none)")->capture_default_str();
+    sub->add_option("--expert-norm", o.expert_weights_norm, "nemotron_h_moe, glm4moe: renormalise the top-k expert weights (true/false)")->capture_default_str();
+    sub->add_option("--dense-lead", o.n_dense_lead, "glm4moe: leading blocks with a dense FFN (leading_dense_block_count); --mtp 1 adds the MTP block, --rope-dim defaults to head-dim / 2")->capture_default_str();
+    sub->add_option("--ff-dense", o.n_ff_dense, "glm4moe: dense FFN width of those blocks (0: 2 * --ff)")->capture_default_str();
+    sub->add_option("--shared-experts", o.n_expert_shared, "glm4moe: shared experts (shared FFN width --ff times this)")->capture_default_str();
+    sub->add_option("--qk-norm", o.qk_norm, "glm4moe: per-head q/k RMS norms (1, as GLM-4.5-355B; 0 as GLM-4.5-Air)")->capture_default_str();
     sub->add_option("out", args->out, "output GGUF file")->required();
     return sub;
   };

@@ -130,6 +130,7 @@ const ArchSpec kArchs[] = {
     kNemotronHMoeArch,
     {"gpt-oss", true, true, true, false, false, false, false, kHead, kGptOssLayer, kTail,
      gptoss_metadata, gptoss_validate},
+    kGlm4MoeArch,
 };
 
 }  // namespace
@@ -141,6 +142,6 @@ const ArchSpec* find_arch(std::string_view name) {
   return nullptr;
 }
 
-std::string_view arch_name_list() { return "qwen2moe, qwen3moe, llama, qwen35moe, nemotron_h_moe, gpt-oss"; }
+std::string_view arch_name_list() { return "qwen2moe, qwen3moe, llama, qwen35moe, nemotron_h_moe, gpt-oss, glm4moe"; }
 
 }  // namespace apex::synth

@@ -42,6 +42,8 @@ enum class Dim : uint8_t {
   kMambaNormGroup,  // ssm_d_inner / ssm_n_group: width of one grouped-RMS-norm group
   kSsmGroups,    // ssm_n_group
   kNHead,     // n_head: one value per query head (gpt-oss attention sinks)
+  kFFDense,   // n_ff_dense: FFN width of the leading dense blocks (glm4moe)
+  kFFShexp,   // n_ff * n_expert_shared: shared-expert width counted in experts (glm4moe)
 };
 
 // How a tensor's values are drawn.
@@ -99,10 +101,14 @@ struct ArchSpec {
   void (*metadata)(const Options& o, gguf::Layout& l) = nullptr;
   Status (*validate)(const Options& o) = nullptr;
   bool (*has_tensor)(const Options& o, int il, const TensorSpec& spec) = nullptr;
+  // Accepts Options::n_mtp (multi-token-prediction blocks after the trunk)
+  // outside the Gated DeltaNet hybrids; the hooks write and check the rest.
+  bool mtp_blocks = false;
 };
 
 // Architectures whose table and hooks live in their own file (arch_<name>.cpp).
 extern const ArchSpec kNemotronHMoeArch;
+extern const ArchSpec kGlm4MoeArch;
 
 // Null when the name is not a known architecture.
 const ArchSpec* find_arch(std::string_view name);

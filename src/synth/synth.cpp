@@ -31,6 +31,7 @@ struct Dims {
   int64_t conv_kernel, ssm_state, ssm_heads, ssm_groups;
   int64_t mamba_inner = 0;
   int64_t n_head = 0;
+  int64_t ff_dense = 0, ff_shexp = 0;
 
   int64_t resolve(Dim d) const {
     switch (d) {
@@ -57,6 +58,8 @@ struct Dims {
       case Dim::kMambaNormGroup: return mamba_inner / ssm_groups;
       case Dim::kSsmGroups: return ssm_groups;
       case Dim::kNHead: return n_head;
+      case Dim::kFFDense: return ff_dense;
+      case Dim::kFFShexp: return ff_shexp;
     }
     return 1;
   }
@@ -72,7 +75,8 @@ Dims make_dims(const Options& o) {
               hd * o.n_head_kv, hd, o.n_ff, o.n_ff_shared > 0 ? o.n_ff_shared : o.n_ff,
               o.n_expert, o.ssm_d_conv, o.ssm_d_state, o.ssm_dt_rank, o.ssm_n_group,
               o.ssm_d_inner > 0 ? o.ssm_d_inner : 2 * o.n_embd,
-              o.n_head};
+              o.n_head,
+              o.n_ff_dense > 0 ? o.n_ff_dense : 2 * o.n_ff, o.n_ff * o.n_expert_shared};
 }
 
 int64_t resolved_rope_dim(const Options& o) {
@@ -387,8 +391,8 @@ Status validate(const Options& o) {
     return make_error("synth: n_ff_shared applies only to qwen2moe and qwen35moe (arch is {})",
                       o.arch);
   }
-  if (o.n_mtp != 0 && !arch->delta_net_hybrid) {
-    return make_error("synth: n_mtp applies only to qwen35moe (arch is {})", o.arch);
+  if (o.n_mtp != 0 && !arch->delta_net_hybrid && !arch->mtp_blocks) {
+    return make_error("synth: n_mtp applies only to qwen35moe and glm4moe (arch is {})", o.arch);
   }
   if (arch->delta_net_hybrid) {
     if (o.ssm_d_conv < 2 || o.ssm_d_conv > 64) {

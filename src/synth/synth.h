@@ -81,6 +81,13 @@ struct Options {
   int64_t yarn_orig_context = 4096;
   float yarn_beta_fast = 32.0f;
   float yarn_beta_slow = 1.0f;
+  // glm4moe (GLM-4.5/4.6/4.7) only. GLM-4.5-Air: 1 dense block of width
+  // 10944, experts of 1408, one shared expert, no q/k norms (the 355B model
+  // has them); with expert_weights_scale 2.5 and expert_weights_norm above.
+  int n_dense_lead = 1;               // leading_dense_block_count
+  int64_t n_ff_dense = 0;             // feed_forward_length of the dense blocks; 0 = 2 * n_ff
+  int n_expert_shared = 1;            // expert_shared_count (shared width n_ff * count)
+  bool qk_norm = true;                // attn_q_norm / attn_k_norm per block
 };
 
 // Checks the options against what llama.cpp accepts for the architecture;
