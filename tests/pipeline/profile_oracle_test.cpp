@@ -138,6 +138,14 @@ const std::vector<Model>& models() {
     oss.sliding_window = 16;
     oss.yarn_factor = 32.0f;
     v.push_back(synthetic("gptoss_10l", oss));
+    // 8 layers of glm4moe: block 0 dense (ffn_down counted with the
+    // experts' ffn_down_exps), sigmoid-routed experts with exp_probs_b and an
+    // ungated shared expert, q/k/v biases and norms, and block 8 the
+    // multi-token-prediction block (nextn.* tensors).
+    synth::Options glm = small_moe("glm4moe", 8);
+    glm.head_dim = 64;
+    glm.n_mtp = 1;
+    v.push_back(synthetic("glm4moe_8l", glm));
     const fs::path tiny = fs::path(APEX_SHARED_DIR) / "models" / "tiny-moe-f16.gguf";
     if (fs::exists(tiny)) {
       v.push_back({"tiny-moe", tiny, fs::path(APEX_SHARED_DIR) / "models" / "tiny-moe-calib.imatrix.dat"});
@@ -301,6 +309,7 @@ std::string model_label(const ::testing::TestParamInfo<size_t>& info) {
   static const std::vector<std::string> labels = {"qwen2moe_24l", "qwen3moe_13l", "qwen3moe_22l",
                                                   "qwen35moe_12l", "nemotron_h_moe_12l",
                                                   "gptoss_10l", "tiny_moe"};
+                                                  "glm4moe_8l", "tiny_moe"};
   return labels[info.param];
 }
 
