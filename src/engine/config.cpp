@@ -22,6 +22,10 @@ constexpr ArchTraits kArchs[] = {
     // sigmoid router with a selection bias, relu^2 experts (forward_nemotron_h_moe.cpp).
     {"nemotron_h_moe", RopeType::kNorm, false, false, true, false, false, ForwardKind::kMamba2Hybrid,
      "ffn_norm", false, false, read_nemotron_h_keys, load_nemotron_h_layers},
+    // src/models/glm4-moe.cpp (forward_glm4moe.cpp, which also reads its keys).
+    {"glm4moe", RopeType::kNeox, true, false, true, true, false, ForwardKind::kGlm4Moe,
+     "post_attention_norm", /*gated_q=*/false, /*partial_rope=*/true, read_glm4moe_keys,
+     /*load_layers=*/nullptr, /*optional_qk_norm=*/true, /*ungated_shared_expert=*/true},
 };
 
 }  // namespace
@@ -33,7 +37,7 @@ const ArchTraits* find_arch_traits(std::string_view name) {
   return nullptr;
 }
 
-std::string_view supported_arch_list() { return "qwen2moe, qwen3moe, llama, qwen35moe, nemotron_h_moe"; }
+std::string_view supported_arch_list() { return "qwen2moe, qwen3moe, llama, qwen35moe, nemotron_h_moe, glm4moe"; }
 
 namespace {
 

@@ -29,6 +29,7 @@ enum class ForwardKind {
   kTransformer,     // attention + FFN blocks (llama, qwen2moe, qwen3moe)
   kDeltaNetHybrid,  // Gated DeltaNet blocks between gated full-attention blocks (qwen35moe)
   kMamba2Hybrid,    // Mamba-2, attention and MoE FFN blocks, one kind each (nemotron_h_moe)
+  kGlm4Moe,         // leading dense blocks, sigmoid-routed experts + ungated shared expert (glm4moe)
 };
 
 struct ModelConfig;
@@ -61,6 +62,11 @@ struct ArchTraits {
   // Finds every block's tensors when the blocks are not the common
   // attention + FFN / Gated DeltaNet shapes weights.cpp knows (null: those).
   Status (*load_layers)(const gguf::File& f, const ModelConfig& c, ModelWeights& w) = nullptr;
+  // attn_{q,k}_norm may be absent (glm4moe: GLM-4.5-Air has none); qk_norm
+  // above makes them required.
+  bool optional_qk_norm = false;
+  // The shared expert's output is added as is: no ffn_gate_inp_shexp (glm4moe).
+  bool ungated_shared_expert = false;
 };
 
 // Null for an architecture the engine does not run.
@@ -99,10 +105,17 @@ struct ModelConfig {
   int64_t ssm_d_inner = 0;
   std::vector<uint8_t> ffn_block;  // per layer: 1 = an FFN-only block (nemotron_h_moe "E")
   bool expert_weights_norm = false;  // expert_weights_norm: renormalise the top-k weights
+  // DeepSeek-V3-style routing (glm4moe): the first n_dense_lead blocks have a
+  // dense FFN; experts are scored by sigmoid (expert_gating_func 2) and
+  // chosen by score + exp_probs_b; expert_weights_norm renormalises the k
+  // scores.
+  int n_dense_lead = 0;
+  bool sigmoid_gating = false;
 
   int64_t q_dim() const { return head_dim * n_head; }
   int64_t kv_dim() const { return head_dim * n_head_kv; }
   bool is_moe() const { return n_expert > 0; }
+  bool is_moe_layer(int layer) const { return is_moe() && layer >= n_dense_lead; }
   bool is_recurrent(int layer) const {
     return !recurrent.empty() && recurrent[static_cast<size_t>(layer)] != 0;
   }
@@ -113,6 +126,10 @@ struct ModelConfig {
     return !ffn_block.empty() && ffn_block[static_cast<size_t>(layer)] != 0;
   }
 };
+
+// ArchTraits::read_keys of architectures whose reader lives beside their
+// forward function: glm4moe (forward_glm4moe.cpp).
+Status read_glm4moe_keys(const gguf::File& f, const std::string& arch, ModelConfig& c);
 
 // Reads and checks the hyper-parameters; the error names the missing or bad
 // key (or the unsupported architecture).

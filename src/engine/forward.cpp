@@ -160,6 +160,7 @@ constexpr struct {
     {ForwardKind::kTransformer, forward_transformer},
     {ForwardKind::kDeltaNetHybrid, forward_delta_net_hybrid},
     {ForwardKind::kMamba2Hybrid, forward_mamba2_hybrid},
+    {ForwardKind::kGlm4Moe, forward_glm4moe},
 };
 
 ForwardFn forward_fn(ForwardKind kind) {

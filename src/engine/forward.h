@@ -64,6 +64,12 @@ void forward_delta_net_hybrid(const Model& model, KvCache& cache, RecurrentState
                               const int32_t* tokens, int64_t n_tokens, int64_t pos0,
                               float* logits, bool last_only, MatmulObserver* observer = nullptr);
 
+// The same for GLM-4.5-style MoE (ForwardKind::kGlm4Moe, forward_glm4moe.cpp);
+// `state` is unused (no recurrent blocks).
+void forward_glm4moe(const Model& model, KvCache& cache, RecurrentState& state,
+                     const int32_t* tokens, int64_t n_tokens, int64_t pos0, float* logits,
+                     bool last_only, MatmulObserver* observer = nullptr);
+
 // Building blocks every forward function shares.
 // x[n_tokens][n_embd] = rows of token_embd (dequantized).
 void embed_tokens(const Model& model, const int32_t* tokens, int64_t n_tokens, float* x);

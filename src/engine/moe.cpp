@@ -1,6 +1,7 @@
 #include "engine/moe.h"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 #include "engine/matmul.h"
@@ -21,6 +22,31 @@ Routing route(const float* router_logits, int n_expert, int k, bool renormalise,
     float sum = 0.0f;
     for (float w : r.weights) sum += w;
     sum = std::max(sum, 6.103515625e-5f);  // smallest normal F16
+    for (float& w : r.weights) w /= sum;
+  }
+  if (scale != 0.0f && scale != 1.0f) {
+    for (float& w : r.weights) w *= scale;
+  }
+  return r;
+}
+
+Routing route_sigmoid(const float* router_logits, const float* bias, int n_expert, int k,
+                      bool renormalise, float scale) {
+  std::vector<float> probs(static_cast<size_t>(n_expert)), choice(probs.size());
+  for (int e = 0; e < n_expert; ++e) {
+    probs[e] = 1.0f / (1.0f + std::exp(-router_logits[e]));  // ggml's sigmoid
+    choice[e] = bias != nullptr ? probs[e] + bias[e] : probs[e];
+  }
+  std::vector<int> order(static_cast<size_t>(n_expert));
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return choice[a] > choice[b]; });
+  Routing r;
+  r.experts.assign(order.begin(), order.begin() + k);
+  for (int e : r.experts) r.weights.push_back(probs[e]);
+  if (renormalise) {
+    double total = 0.0;  // ggml_sum_rows adds in double
+    for (float w : r.weights) total += w;
+    const float sum = std::max(static_cast<float>(total), 6.103515625e-5f);  // smallest normal F16
     for (float& w : r.weights) w /= sum;
   }
   if (scale != 0.0f && scale != 1.0f) {
@@ -58,8 +84,11 @@ void moe_ffn(const ModelConfig& c, const LayerWeights& l, const float* x, int64_
   matmul(l.router, 0, x, n_tokens, logits.data(), c.n_expert);
   std::vector<Routing> routes(static_cast<size_t>(n_tokens));
   for (int64_t t = 0; t < n_tokens; ++t) {
-    routes[t] = route(&logits[t * c.n_expert], c.n_expert, k, c.arch->norm_topk_weights,
-                      c.expert_weights_scale);
+    routes[t] = c.sigmoid_gating
+                    ? route_sigmoid(&logits[t * c.n_expert], l.exp_probs_b ? l.exp_probs_b.f32() : nullptr,
+                                    c.n_expert, k, c.expert_weights_norm, c.expert_weights_scale)
+                    : route(&logits[t * c.n_expert], c.n_expert, k, c.arch->norm_topk_weights,
+                            c.expert_weights_scale);
   }
   // Each expert runs once over the tokens routed to it. Slot rows: token t's
   // slot s is row t * k + s of u, g (n_ff wide) and expert_out (n_embd).

@@ -23,6 +23,12 @@ struct Routing {
 // 2^-14 as llama.cpp does), times `scale` when it is neither 0 nor 1.
 Routing route(const float* router_logits, int n_expert, int k, bool renormalise, float scale);
 
+// DeepSeek-V3-style (expert_gating_func sigmoid): scores = sigmoid(logits);
+// the k largest scores + bias (bias may be null) choose the experts, whose
+// unbiased scores are the weights; then renormalise and scale as route().
+Routing route_sigmoid(const float* router_logits, const float* bias, int n_expert, int k,
+                      bool renormalise, float scale);
+
 // out[t] = down(silu(gate x[t]) * up x[t]) for n_tokens rows of n_in floats.
 // `observer` (optional) sees the inputs of the three products; `mat` is
 // reported as the expert index for 3-D weights, -1 for 2-D ones.

@@ -121,12 +121,12 @@ Result<std::unique_ptr<Model>> load_model(const std::string& path) {
       APEX_TRY_ASSIGN(l.bk, reg.get_f32(n("attn_k.bias"), c.kv_dim()));
       APEX_TRY_ASSIGN(l.bv, reg.get_f32(n("attn_v.bias"), c.kv_dim()));
     }
-    if (a.qk_norm && !c.is_recurrent(il)) {
-      APEX_TRY_ASSIGN(l.q_norm, reg.get_f32(n("attn_q_norm.weight"), c.head_dim));
-      APEX_TRY_ASSIGN(l.k_norm, reg.get_f32(n("attn_k_norm.weight"), c.head_dim));
+    if ((a.qk_norm || a.optional_qk_norm) && !c.is_recurrent(il)) {
+      APEX_TRY_ASSIGN(l.q_norm, reg.get_f32(n("attn_q_norm.weight"), c.head_dim, a.qk_norm));
+      APEX_TRY_ASSIGN(l.k_norm, reg.get_f32(n("attn_k_norm.weight"), c.head_dim, a.qk_norm));
     }
     APEX_TRY_ASSIGN(l.ffn_norm, reg.get_f32(n(fmt::format("{}.weight", a.ffn_norm_name).c_str()), c.n_embd));
-    if (!c.is_moe()) {
+    if (!c.is_moe_layer(il)) {
       const gguf::TensorInfo* up = model->file->find_tensor(n("ffn_up.weight"));
       if (up == nullptr || up->ne.size() < 2) return make_error("{}: missing tensor {}", path, n("ffn_up.weight"));
       const int64_t n_ff = up->ne[1];
@@ -142,11 +142,17 @@ Result<std::unique_ptr<Model>> load_model(const std::string& path) {
     APEX_TRY_ASSIGN(l.gate_exps, reg.get(n("ffn_gate_exps.weight"), {c.n_embd, n_ff, c.n_expert}));
     APEX_TRY_ASSIGN(l.up_exps, reg.get(n("ffn_up_exps.weight"), {c.n_embd, n_ff, c.n_expert}));
     APEX_TRY_ASSIGN(l.down_exps, reg.get(n("ffn_down_exps.weight"), {n_ff, c.n_embd, c.n_expert}));
+    if (c.sigmoid_gating) {
+      // llama.cpp's loaders for sigmoid-gated MoE (glm4moe) require it.
+      APEX_TRY_ASSIGN(l.exp_probs_b, reg.get_f32(n("exp_probs_b.bias"), c.n_expert));
+    }
     if (a.shared_expert) {
       const gguf::TensorInfo* sh = model->file->find_tensor(n("ffn_up_shexp.weight"));
       if (sh == nullptr || sh->ne.size() < 2) return make_error("{}: missing tensor {}", path, n("ffn_up_shexp.weight"));
       const int64_t n_ff_sh = sh->ne[1];
-      APEX_TRY_ASSIGN(l.shexp_gate_inp, reg.get_f32(n("ffn_gate_inp_shexp.weight"), c.n_embd));
+      if (!a.ungated_shared_expert) {
+        APEX_TRY_ASSIGN(l.shexp_gate_inp, reg.get_f32(n("ffn_gate_inp_shexp.weight"), c.n_embd));
+      }
       APEX_TRY_ASSIGN(l.gate_shexp, reg.get(n("ffn_gate_shexp.weight"), {c.n_embd, n_ff_sh}));
       APEX_TRY_ASSIGN(l.up_shexp, reg.get(n("ffn_up_shexp.weight"), {c.n_embd, n_ff_sh}));
       APEX_TRY_ASSIGN(l.down_shexp, reg.get(n("ffn_down_shexp.weight"), {n_ff_sh, c.n_embd}));
