@@ -31,6 +31,7 @@ synth::Options glm_options(TypeId type) {
   o.n_ff_dense = 160;
   o.n_vocab = 512;
   o.context_length = 512;
+  o.expert_weights_scale = 2.5f;  // GLM's routed_scaling_factor
   return o;
 }
 
