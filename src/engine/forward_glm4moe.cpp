@@ -9,7 +9,7 @@
 //   x = x + (block < leading_dense_block_count ? swiglu_ffn(h)
 //                                              : routed_experts(h) + shared_expert(h))
 // The routed experts are scored by sigmoid, chosen by score + exp_probs_b,
-// weighted by their (renormalised, scaled) scores (moe.cpp route_sigmoid);
+// weighted by their (renormalised, scaled) scores (moe.cpp route_by_sigmoid);
 // the shared expert is a plain SwiGLU FFN, added without a gate. The
 // multi-token-prediction blocks after the trunk are not run (llama.cpp runs
 // them only in its separate MTP graph). Shapes are [rows][cols], T tokens.

@@ -30,7 +30,7 @@ Routing route(const float* router_logits, int n_expert, int k, bool renormalise,
   return r;
 }
 
-Routing route_sigmoid(const float* router_logits, const float* bias, int n_expert, int k,
+Routing route_by_sigmoid(const float* router_logits, const float* bias, int n_expert, int k,
                       bool renormalise, float scale) {
   std::vector<float> probs(static_cast<size_t>(n_expert)), choice(probs.size());
   for (int e = 0; e < n_expert; ++e) {
@@ -85,7 +85,7 @@ void moe_ffn(const ModelConfig& c, const LayerWeights& l, const float* x, int64_
   std::vector<Routing> routes(static_cast<size_t>(n_tokens));
   for (int64_t t = 0; t < n_tokens; ++t) {
     routes[t] = c.sigmoid_gating
-                    ? route_sigmoid(&logits[t * c.n_expert], l.exp_probs_b ? l.exp_probs_b.f32() : nullptr,
+                    ? route_by_sigmoid(&logits[t * c.n_expert], l.exp_probs_b ? l.exp_probs_b.f32() : nullptr,
                                     c.n_expert, k, c.expert_weights_norm, c.expert_weights_scale)
                     : route(&logits[t * c.n_expert], c.n_expert, k, c.arch->norm_topk_weights,
                             c.expert_weights_scale);

@@ -26,7 +26,7 @@ Routing route(const float* router_logits, int n_expert, int k, bool renormalise,
 // DeepSeek-V3-style (expert_gating_func sigmoid): scores = sigmoid(logits);
 // the k largest scores + bias (bias may be null) choose the experts, whose
 // unbiased scores are the weights; then renormalise and scale as route().
-Routing route_sigmoid(const float* router_logits, const float* bias, int n_expert, int k,
+Routing route_by_sigmoid(const float* router_logits, const float* bias, int n_expert, int k,
                       bool renormalise, float scale);
 
 // out[t] = down(silu(gate x[t]) * up x[t]) for n_tokens rows of n_in floats.
