@@ -44,6 +44,7 @@ const ArchSpec kArchs[] = {
     {"gemma3n (tied)", "gemma3n", 0, 8, 2, true},
     {"gpt-oss (MXFP4 experts)", "gpt-oss", 32, 64, 8, false},
     {"glm4moe", "glm4moe", 128, 24, 8, false},
+    {"nemotron_h_moe", "nemotron_h_moe", 16, 8, 2, false},
 };
 
 const Shape kShapes[] = {

@@ -217,6 +217,28 @@ inline std::vector<oracle::TensorSpec> build_tensors(const ArchSpec& a, const Sh
       add(t, p + "ffn_up_exps.bias", {F, X}, kF32);
       add(t, p + "ffn_down_exps.weight", {F, E, X}, expert_type);
       add(t, p + "ffn_down_exps.bias", {E, X}, kF32);
+    } else if (arch == "nemotron_h_moe") {
+      // Blocks cycle Mamba-2 / MoE / attention (the kinds Nemotron-H mixes);
+      // ssm_a and ssm_d are 2-D but their names do not end in ".weight".
+      if (il % 3 == 0) {
+        add(t, p + "ssm_in.weight", {E, 2 * F + 2 * 32 + 8});
+        add(t, p + "ssm_conv1d.weight", {4, F + 2 * 32}, kF32);
+        add(t, p + "ssm_conv1d.bias", {F + 2 * 32}, kF32);
+        add(t, p + "ssm_dt.bias", {8}, kF32);
+        add(t, p + "ssm_a", {1, 8}, kF32);
+        add(t, p + "ssm_d", {1, 8}, kF32);
+        add(t, p + "ssm_norm.weight", {F / 2, 2}, kF32);
+        add(t, p + "ssm_out.weight", {F, E});
+      } else if (il % 3 == 1) {
+        add(t, p + "ffn_gate_inp.weight", {E, X}, kF32);
+        add(t, p + "exp_probs_b.bias", {X}, kF32);
+        add(t, p + "ffn_up_exps.weight", {E, F, X});
+        add(t, p + "ffn_down_exps.weight", {F, E, X});
+        add(t, p + "ffn_up_shexp.weight", {E, F});
+        add(t, p + "ffn_down_shexp.weight", {F, E});
+      } else {
+        std_attention();
+      }
     }
   }
   return t;
