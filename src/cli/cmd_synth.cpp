@@ -32,7 +32,8 @@ Command make_synth() {
         "  apex synth --arch qwen35moe --layers 8 --experts 16 --ff-shared 256 q35.gguf");
     sub->add_option("--arch", o.arch,
                     "qwen2moe, qwen3moe, llama (with --experts > 0 Mixtral-style) or qwen35moe "
-                    "(Qwen3.5/3.6 MoE: Gated DeltaNet blocks between full-attention blocks) or gpt-oss")
+                    "(Qwen3.5/3.6 MoE: Gated DeltaNet blocks between full-attention blocks), gpt-oss, "
+                    "minimax-m2 (sigmoid router, partial RoPE) or olmoe (needs --kv-heads = --heads)")
         ->capture_default_str();
     sub->add_option("--layers", o.n_layer, "number of blocks")->capture_default_str();
     sub->add_option("--embd", o.n_embd, "embedding width")->capture_default_str();
@@ -49,7 +50,7 @@ Command make_synth() {
     sub->add_option("--ssm-heads", o.ssm_dt_rank, "qwen35moe: linear-attention value heads, a multiple of --ssm-groups (ssm.time_step_rank)")->capture_default_str();
     sub->add_option("--full-attn-interval", o.full_attention_interval, "qwen35moe: every n-th block is full attention, the others Gated DeltaNet")->capture_default_str();
     sub->add_option("--mtp", o.n_mtp, "qwen35moe: multi-token-prediction blocks after the trunk (0 or 1; Qwen3.5's converter writes 1)")->capture_default_str();
-    sub->add_option("--rope-dim", o.rope_dim, "qwen35moe: rotated dimensions per head (0: head-dim / 4)")->capture_default_str();
+    sub->add_option("--rope-dim", o.rope_dim, "qwen35moe, minimax-m2: rotated dimensions per head (0: head-dim / 4; minimax-m2 head-dim / 2)")->capture_default_str();
     sub->add_option("--sliding-window", o.sliding_window, "gpt-oss: attention.sliding_window of the even (sliding-window) blocks")->capture_default_str();
     sub->add_option("--yarn-factor", o.yarn_factor, "gpt-oss: YaRN rope scaling factor (0: no scaling; gpt-oss: 32)")->capture_default_str();
     sub->add_option("--yarn-orig-ctx", o.yarn_orig_context, "gpt-oss: YaRN original context length (rope.scaling.original_context_length)")->capture_default_str();

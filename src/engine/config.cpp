@@ -5,6 +5,10 @@
 #include "engine/nemotron_h_moe.h"
 
 namespace apex::engine {
+
+// Per-architecture key readers that live beside their forward functions.
+Status read_minimax_m2_keys(const gguf::File& f, const std::string& arch, ModelConfig& c);
+
 namespace {
 
 Status read_delta_net_keys(const gguf::File& f, const std::string& arch, ModelConfig& c);
@@ -26,6 +30,17 @@ constexpr ArchTraits kArchs[] = {
     {"glm4moe", RopeType::kNeox, true, false, true, true, false, ForwardKind::kGlm4Moe,
      "post_attention_norm", /*gated_q=*/false, /*partial_rope=*/true, read_glm4moe_keys,
      /*load_layers=*/nullptr, /*optional_qk_norm=*/true, /*ungated_shared_expert=*/true},
+    // src/models/minimax-m2.cpp: q/k norms over the whole projections,
+    // partial NEOX RoPE, router by expert_gating_func (sigmoid) with a
+    // selection bias, top-k renormalised, no shared expert.
+    {"minimax-m2", RopeType::kNeox, false, true, true, false, true, ForwardKind::kWholeQkNorm,
+     "ffn_norm", /*gated_q=*/false, /*partial_rope=*/true, read_minimax_m2_keys,
+     /*load_layers=*/nullptr, false, false, /*qk_norm_whole=*/true, /*expert_selection_bias=*/true},
+    // src/models/olmoe.cpp: q/k norms over the whole projections, full NEOX
+    // RoPE, softmax router without renormalising the top k.
+    {"olmoe", RopeType::kNeox, false, true, true, false, false, ForwardKind::kWholeQkNorm,
+     "ffn_norm", /*gated_q=*/false, /*partial_rope=*/false, nullptr, nullptr,
+     false, false, /*qk_norm_whole=*/true},
 };
 
 }  // namespace
@@ -37,7 +52,9 @@ const ArchTraits* find_arch_traits(std::string_view name) {
   return nullptr;
 }
 
-std::string_view supported_arch_list() { return "qwen2moe, qwen3moe, llama, qwen35moe, nemotron_h_moe, glm4moe"; }
+std::string_view supported_arch_list() {
+  return "qwen2moe, qwen3moe, llama, qwen35moe, nemotron_h_moe, glm4moe, minimax-m2, olmoe";
+}
 
 namespace {
 

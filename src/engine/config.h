@@ -30,7 +30,12 @@ enum class ForwardKind {
   kDeltaNetHybrid,  // Gated DeltaNet blocks between gated full-attention blocks (qwen35moe)
   kMamba2Hybrid,    // Mamba-2, attention and MoE FFN blocks, one kind each (nemotron_h_moe)
   kGlm4Moe,         // leading dense blocks, sigmoid-routed experts + ungated shared expert (glm4moe)
+  kWholeQkNorm,     // attention + MoE blocks, q/k RMS-normed over whole projections (minimax-m2, olmoe)
 };
+
+// How router logits become expert probabilities (llama.cpp's
+// expert_gating_func: 1 softmax, 2 sigmoid).
+enum class ExpertGating { kSoftmax, kSigmoid };
 
 struct ModelConfig;
 struct ModelWeights;
@@ -67,6 +72,12 @@ struct ArchTraits {
   bool optional_qk_norm = false;
   // The shared expert's output is added as is: no ffn_gate_inp_shexp (glm4moe).
   bool ungated_shared_expert = false;
+  // attn_q_norm / attn_k_norm gains span the whole q and k projections
+  // (q_dim, kv_dim): one RMS over all heads of a token (minimax-m2, olmoe).
+  bool qk_norm_whole = false;
+  // blk.N.exp_probs_b.bias [n_expert] is added to the expert probabilities
+  // to choose the top k, not to weight them (minimax-m2).
+  bool expert_selection_bias = false;
 };
 
 // Null for an architecture the engine does not run.
@@ -111,6 +122,7 @@ struct ModelConfig {
   // scores.
   int n_dense_lead = 0;
   bool sigmoid_gating = false;
+  ExpertGating expert_gating = ExpertGating::kSoftmax;  // expert_gating_func
 
   int64_t q_dim() const { return head_dim * n_head; }
   int64_t kv_dim() const { return head_dim * n_head_kv; }

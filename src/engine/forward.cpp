@@ -153,6 +153,12 @@ void forward_transformer(const Model& model, KvCache& cache, RecurrentState&,
   forward(model, cache, tokens, T, pos0, logits, last_only, observer);
 }
 
+void forward_whole_qk_norm_fn(const Model& model, KvCache& cache, RecurrentState&,
+                              const int32_t* tokens, int64_t T, int64_t pos0, float* logits,
+                              bool last_only, MatmulObserver* observer) {
+  forward_whole_qk_norm(model, cache, tokens, T, pos0, logits, last_only, observer);
+}
+
 constexpr struct {
   ForwardKind kind;
   ForwardFn fn;
@@ -161,6 +167,7 @@ constexpr struct {
     {ForwardKind::kDeltaNetHybrid, forward_delta_net_hybrid},
     {ForwardKind::kMamba2Hybrid, forward_mamba2_hybrid},
     {ForwardKind::kGlm4Moe, forward_glm4moe},
+    {ForwardKind::kWholeQkNorm, forward_whole_qk_norm_fn},
 };
 
 ForwardFn forward_fn(ForwardKind kind) {

@@ -10,11 +10,25 @@
 namespace apex::engine {
 
 Routing route(const float* router_logits, int n_expert, int k, bool renormalise, float scale) {
+  return route(router_logits, n_expert, k, ExpertGating::kSoftmax, nullptr, renormalise, scale);
+}
+
+Routing route(const float* router_logits, int n_expert, int k, ExpertGating gating,
+              const float* selection_bias, bool renormalise, float scale) {
   std::vector<float> probs(router_logits, router_logits + n_expert);
-  softmax(probs.data(), n_expert);
+  if (gating == ExpertGating::kSoftmax) {
+    softmax(probs.data(), n_expert);
+  } else {
+    // ggml_sigmoid: 1 / (1 + expf(-x)), element by element.
+    for (float& p : probs) p = 1.0f / (1.0f + std::exp(-p));
+  }
+  std::vector<float> select = probs;
+  if (selection_bias != nullptr) {
+    for (int e = 0; e < n_expert; ++e) select[e] = probs[e] + selection_bias[e];
+  }
   std::vector<int> order(static_cast<size_t>(n_expert));
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return probs[a] > probs[b]; });
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return select[a] > select[b]; });
   Routing r;
   r.experts.assign(order.begin(), order.begin() + k);
   for (int e : r.experts) r.weights.push_back(probs[e]);
@@ -87,7 +101,8 @@ void moe_ffn(const ModelConfig& c, const LayerWeights& l, const float* x, int64_
     routes[t] = c.sigmoid_gating
                     ? route_by_sigmoid(&logits[t * c.n_expert], l.exp_probs_b ? l.exp_probs_b.f32() : nullptr,
                                     c.n_expert, k, c.expert_weights_norm, c.expert_weights_scale)
-                    : route(&logits[t * c.n_expert], c.n_expert, k, c.arch->norm_topk_weights,
+                    : route(&logits[t * c.n_expert], c.n_expert, k, c.expert_gating,
+                            l.exp_probs_b ? l.exp_probs_b.f32() : nullptr, c.arch->norm_topk_weights,
                             c.expert_weights_scale);
   }
   // Each expert runs once over the tokens routed to it. Slot rows: token t's

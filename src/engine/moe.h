@@ -28,6 +28,13 @@ Routing route(const float* router_logits, int n_expert, int k, bool renormalise,
 // unbiased scores are the weights; then renormalise and scale as route().
 Routing route_by_sigmoid(const float* router_logits, const float* bias, int n_expert, int k,
                       bool renormalise, float scale);
+// The general rule (llama.cpp's build_moe_ffn): probabilities by `gating`
+// (softmax over all experts, or a sigmoid per expert); the k experts chosen
+// by probability + selection_bias[e] when selection_bias is non-null
+// (DeepSeek-V3 / MiniMax-M2's exp_probs_b), but weighted by the unbiased
+// probability; then renormalise and scale as above.
+Routing route(const float* router_logits, int n_expert, int k, ExpertGating gating,
+              const float* selection_bias, bool renormalise, float scale);
 
 // out[t] = down(silu(gate x[t]) * up x[t]) for n_tokens rows of n_in floats.
 // `observer` (optional) sees the inputs of the three products; `mat` is

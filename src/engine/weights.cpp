@@ -122,8 +122,11 @@ Result<std::unique_ptr<Model>> load_model(const std::string& path) {
       APEX_TRY_ASSIGN(l.bv, reg.get_f32(n("attn_v.bias"), c.kv_dim()));
     }
     if ((a.qk_norm || a.optional_qk_norm) && !c.is_recurrent(il)) {
-      APEX_TRY_ASSIGN(l.q_norm, reg.get_f32(n("attn_q_norm.weight"), c.head_dim, a.qk_norm));
-      APEX_TRY_ASSIGN(l.k_norm, reg.get_f32(n("attn_k_norm.weight"), c.head_dim, a.qk_norm));
+      // Per-head gains, or gains spanning the whole projections (qk_norm_whole).
+      const int64_t q_norm_n = a.qk_norm_whole ? c.q_dim() : c.head_dim;
+      const int64_t k_norm_n = a.qk_norm_whole ? c.kv_dim() : c.head_dim;
+      APEX_TRY_ASSIGN(l.q_norm, reg.get_f32(n("attn_q_norm.weight"), q_norm_n, a.qk_norm));
+      APEX_TRY_ASSIGN(l.k_norm, reg.get_f32(n("attn_k_norm.weight"), k_norm_n, a.qk_norm));
     }
     APEX_TRY_ASSIGN(l.ffn_norm, reg.get_f32(n(fmt::format("{}.weight", a.ffn_norm_name).c_str()), c.n_embd));
     if (!c.is_moe_layer(il)) {
@@ -142,8 +145,8 @@ Result<std::unique_ptr<Model>> load_model(const std::string& path) {
     APEX_TRY_ASSIGN(l.gate_exps, reg.get(n("ffn_gate_exps.weight"), {c.n_embd, n_ff, c.n_expert}));
     APEX_TRY_ASSIGN(l.up_exps, reg.get(n("ffn_up_exps.weight"), {c.n_embd, n_ff, c.n_expert}));
     APEX_TRY_ASSIGN(l.down_exps, reg.get(n("ffn_down_exps.weight"), {n_ff, c.n_embd, c.n_expert}));
-    if (c.sigmoid_gating) {
-      // llama.cpp's loaders for sigmoid-gated MoE (glm4moe) require it.
+    if (c.sigmoid_gating || a.expert_selection_bias) {
+      // llama.cpp's loaders for sigmoid-gated MoE (glm4moe) and minimax-m2 require it.
       APEX_TRY_ASSIGN(l.exp_probs_b, reg.get_f32(n("exp_probs_b.bias"), c.n_expert));
     }
     if (a.shared_expert) {

@@ -1,6 +1,9 @@
 #include "synth/arch.h"
 #include "synth/arch_gptoss.h"
 
+#include "synth/arch_minimax_m2.h"
+#include "synth/arch_olmoe.h"
+
 namespace apex::synth {
 namespace {
 
@@ -131,6 +134,10 @@ const ArchSpec kArchs[] = {
     {"gpt-oss", true, true, true, false, false, false, false, kHead, kGptOssLayer, kTail,
      gptoss_metadata, gptoss_validate},
     kGlm4MoeArch,
+    {"minimax-m2", true, true, true, false, false, false, false, kHead, kMinimaxM2Layer, kTail,
+     minimax_m2_metadata, minimax_m2_validate},
+    {"olmoe", true, false, false, false, false, false, false, kHead, kOlmoeLayer, kTail, nullptr,
+     olmoe_validate},
 };
 
 }  // namespace
@@ -142,6 +149,8 @@ const ArchSpec* find_arch(std::string_view name) {
   return nullptr;
 }
 
-std::string_view arch_name_list() { return "qwen2moe, qwen3moe, llama, qwen35moe, nemotron_h_moe, gpt-oss, glm4moe"; }
+std::string_view arch_name_list() {
+  return "qwen2moe, qwen3moe, llama, qwen35moe, nemotron_h_moe, gpt-oss, glm4moe, minimax-m2, olmoe";
+}
 
 }  // namespace apex::synth

@@ -57,6 +57,7 @@ enum class Init : uint8_t {
   kSsmA,       // Gated DeltaNet decay rate A = -exp(A_log): about -1, always negative
   kConv,       // causal conv1d taps: N(0, 1/ne0), kept F32
   kSink,       // attention-sink logits (gpt-oss): N(0, 1), as large as a q.k score
+  kExpertBias, // expert-selection bias (exp_probs_b): N(0, 0.1^2), big enough to change picks
 };
 
 // When a per-layer tensor exists. kRecurrent / kFullAttn split hybrid

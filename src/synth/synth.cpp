@@ -137,6 +137,9 @@ void value_law(Init init, int64_t fan_in, int n_layer, float& offset, float& sca
       // large enough that attention visibly leaks into it.
       offset = 0.0f, scale = 1.0f;
       return;
+    case Init::kExpertBias:
+      offset = 0.0f, scale = 0.1f;
+      return;
   }
 }
 

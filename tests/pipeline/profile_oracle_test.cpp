@@ -146,6 +146,15 @@ const std::vector<Model>& models() {
     glm.head_dim = 64;
     glm.n_mtp = 1;
     v.push_back(synthetic("glm4moe_8l", glm));
+    // 10 layers of minimax-m2: q/k norm gains as wide as the projections
+    // (F32, never quantized), exp_probs_b per block, q_dim (256) != kv_dim.
+    synth::Options mm2 = small_moe("minimax-m2", 10);
+    mm2.head_dim = 64;
+    v.push_back(synthetic("minimax_m2_10l", mm2));
+    // 8 layers of olmoe: every head its own KV head (attn_k/attn_v n_embd wide).
+    synth::Options olmoe = small_moe("olmoe", 8);
+    olmoe.n_head_kv = olmoe.n_head;
+    v.push_back(synthetic("olmoe_8l", olmoe));
     const fs::path tiny = fs::path(APEX_SHARED_DIR) / "models" / "tiny-moe-f16.gguf";
     if (fs::exists(tiny)) {
       v.push_back({"tiny-moe", tiny, fs::path(APEX_SHARED_DIR) / "models" / "tiny-moe-calib.imatrix.dat"});
@@ -308,11 +317,12 @@ TEST_P(ProfileOracle, EveryImplementedProfileMatchesLlamaQuantizeWithItsTensorTy
 std::string model_label(const ::testing::TestParamInfo<size_t>& info) {
   static const std::vector<std::string> labels = {"qwen2moe_24l", "qwen3moe_13l", "qwen3moe_22l",
                                                   "qwen35moe_12l", "nemotron_h_moe_12l",
-                                                  "gptoss_10l", "glm4moe_8l", "tiny_moe"};
+                                                  "gptoss_10l", "glm4moe_8l", "minimax_m2_10l", "olmoe_8l",
+                                                  "tiny_moe"};
   return labels[info.param];
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, ProfileOracle, ::testing::Range<size_t>(0, 8), model_label);
+INSTANTIATE_TEST_SUITE_P(Models, ProfileOracle, ::testing::Range<size_t>(0, 10), model_label);
 
 }  // namespace
 }  // namespace apex::pipeline
