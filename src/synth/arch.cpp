@@ -1,6 +1,8 @@
 #include "synth/arch.h"
 #include "synth/arch_gptoss.h"
 
+#include "synth/arch_deepseek2.h"
+
 namespace apex::synth {
 namespace {
 
@@ -131,6 +133,9 @@ const ArchSpec kArchs[] = {
     {"gpt-oss", true, true, true, false, false, false, false, kHead, kGptOssLayer, kTail,
      gptoss_metadata, gptoss_validate},
     kGlm4MoeArch,
+    // DeepSeek-V2/V3, Kimi-K2: multi-head latent attention (arch_deepseek2.h).
+    {"deepseek2", true, true, true, false, true, false, false, kHead, kDeepseek2Layer, kTail,
+     deepseek2_metadata, deepseek2_validate, deepseek2_has_tensor},
 };
 
 }  // namespace
@@ -142,6 +147,6 @@ const ArchSpec* find_arch(std::string_view name) {
   return nullptr;
 }
 
-std::string_view arch_name_list() { return "qwen2moe, qwen3moe, llama, qwen35moe, nemotron_h_moe, gpt-oss, glm4moe"; }
+std::string_view arch_name_list() { return "qwen2moe, qwen3moe, llama, qwen35moe, nemotron_h_moe, gpt-oss, glm4moe, deepseek2"; }
 
 }  // namespace apex::synth
