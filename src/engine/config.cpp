@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "engine/nemotron_h_moe.h"
+#include "engine/forward_deepseek2.h"
 
 namespace apex::engine {
 namespace {
@@ -26,6 +27,12 @@ constexpr ArchTraits kArchs[] = {
     {"glm4moe", RopeType::kNeox, true, false, true, true, false, ForwardKind::kGlm4Moe,
      "post_attention_norm", /*gated_q=*/false, /*partial_rope=*/true, read_glm4moe_keys,
      /*load_layers=*/nullptr, /*optional_qk_norm=*/true, /*ungated_shared_expert=*/true},
+    // src/models/deepseek2.cpp (MLA files): latent attention with NORM RoPE
+    // on the qk_rope dims, its own routing (forward_deepseek2.cpp).
+    {"deepseek2", RopeType::kNorm, false, false, true, false, false, ForwardKind::kLatentAttention,
+     "ffn_norm", /*gated_q=*/false, /*partial_rope=*/true, read_deepseek2_keys,
+     /*load_layers=*/nullptr, /*optional_qk_norm=*/false,
+     /*ungated_shared_expert=*/false, /*latent_attention=*/true, load_deepseek2_layer},
 };
 
 }  // namespace
@@ -37,7 +44,7 @@ const ArchTraits* find_arch_traits(std::string_view name) {
   return nullptr;
 }
 
-std::string_view supported_arch_list() { return "qwen2moe, qwen3moe, llama, qwen35moe, nemotron_h_moe, glm4moe"; }
+std::string_view supported_arch_list() { return "qwen2moe, qwen3moe, llama, qwen35moe, nemotron_h_moe, glm4moe, deepseek2"; }
 
 namespace {
 
@@ -155,7 +162,10 @@ Result<ModelConfig> read_config(const gguf::File& f) {
   c.head_dim = c.n_embd / c.n_head;
   if (f.get_int(key("attention.key_length"), v)) c.head_dim = v;
   int64_t v_len = c.head_dim;
-  if (f.get_int(key("attention.value_length"), v_len) && v_len != c.head_dim) {
+  if (f.get_int(key("attention.value_length"), v_len) && v_len != c.head_dim &&
+      c.arch->latent_attention) {
+    c.head_dim_v = v_len;
+  } else if (v_len != c.head_dim) {
     return make_error("{}: key_length {} != value_length {} is not supported", f.path(),
                       c.head_dim, v_len);
   }
@@ -188,7 +198,7 @@ Result<ModelConfig> read_config(const gguf::File& f) {
   if (f.get_float(key("rope.freq_base"), d)) c.rope_freq_base = static_cast<float>(d);
   std::string scaling;
   if (f.get_string(key("rope.scaling.type"), scaling) && scaling != "none" &&
-      scaling != "linear") {
+      scaling != "linear" && !(scaling == "yarn" && c.arch->latent_attention)) {
     return make_error("{}: rope scaling '{}' is not supported", f.path(), scaling);
   }
   if (f.get_float(key("rope.scaling.factor"), d) && d > 0) {

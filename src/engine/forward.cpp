@@ -161,6 +161,7 @@ constexpr struct {
     {ForwardKind::kDeltaNetHybrid, forward_delta_net_hybrid},
     {ForwardKind::kMamba2Hybrid, forward_mamba2_hybrid},
     {ForwardKind::kGlm4Moe, forward_glm4moe},
+    {ForwardKind::kLatentAttention, forward_deepseek2},
 };
 
 ForwardFn forward_fn(ForwardKind kind) {
@@ -176,7 +177,7 @@ ForwardFn forward_fn(ForwardKind kind) {
 Context::Context(const Model& model, int64_t n_ctx)
     : model_(model),
       cache_(model.config.n_layer, n_ctx > 0 ? n_ctx : model.config.n_ctx_train,
-             model.config.kv_dim()),
+             model.config.kv_dim(), model.config.kv_dim_v()),
       recurrent_(model.config) {}
 
 Status Context::eval(std::span<const int32_t> tokens, std::vector<float>* logits, int64_t n_batch,
