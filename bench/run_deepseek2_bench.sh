@@ -30,7 +30,7 @@ MODEL=$WORK/$TAG-f16.gguf
 [[ -f $MODEL ]] || "$BUILD"/apex synth --arch deepseek2 --layers "$LAYERS" --embd "$EMBD" --heads 16 \
   --head-dim 192 --rope-dim 64 --v-head-dim 128 --q-lora-rank 768 --kv-lora-rank 256 \
   --experts "$EXPERTS" --experts-used 6 --expert-groups 8 --expert-groups-used 4 --ff "$FF" \
-  --dense-lead 1 --ff-dense $((4 * FF)) --shared-experts 1 --gating 2 --vocab "$VOCAB" --ctx 4096 \
+  --dense-lead 1 --ff-dense $((4 * FF)) --shared-experts 1 --expert-scale 2.5 --gating 2 --vocab "$VOCAB" --ctx 4096 \
   --seed 7 --no-progress "$MODEL"
 OUT=$WORK/$TAG-Q4_K_M.gguf
 [[ -f $OUT ]] || "$BUILD"/apex quantize --threads "$THREADS" --no-progress "$MODEL" "$OUT" Q4_K_M >/dev/null

@@ -49,7 +49,7 @@ TEST(Deepseek2Cli, SynthQuantizePerplexityAndKld) {
   CliRun r = run_apex("synth --arch deepseek2 --layers 3 --embd 128 --heads 4 --head-dim 48 "
                       "--rope-dim 16 --v-head-dim 32 --q-lora-rank 64 --kv-lora-rank 32 "
                       "--experts 8 --experts-used 2 --expert-groups 4 --expert-groups-used 2 "
-                      "--ff 64 --dense-lead 1 --shared-experts 1 --vocab 512 "
+                      "--ff 64 --dense-lead 1 --shared-experts 1 --expert-scale 2.5 --vocab 512 "
                       "--ctx 256 --type f32 --no-progress " + model);
   ASSERT_EQ(r.rc, 0) << r.out;
   r = run_apex("quantize " + model + " " + q8 + " Q8_0");

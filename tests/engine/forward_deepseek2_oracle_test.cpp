@@ -40,6 +40,7 @@ synth::Options deepseek2_options(TypeId type) {
   o.n_expert_shared = 2;
   o.n_expert_groups = 4;
   o.n_group_used = 2;
+  o.expert_weights_scale = 2.5f;  // DeepSeek-V3's routed_scaling_factor
   o.n_vocab = 512;
   return o;
 }
