@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "engine/nemotron_h_moe.h"
+#include "engine/forward_deepseek2.h"
 
 namespace apex::engine {
 
@@ -41,6 +42,13 @@ constexpr ArchTraits kArchs[] = {
     {"olmoe", RopeType::kNeox, false, true, true, false, false, ForwardKind::kWholeQkNorm,
      "ffn_norm", /*gated_q=*/false, /*partial_rope=*/false, nullptr, nullptr,
      false, false, /*qk_norm_whole=*/true},
+    // src/models/deepseek2.cpp (MLA files): latent attention with NORM RoPE
+    // on the qk_rope dims, its own routing (forward_deepseek2.cpp).
+    {"deepseek2", RopeType::kNorm, false, false, true, false, false, ForwardKind::kLatentAttention,
+     "ffn_norm", /*gated_q=*/false, /*partial_rope=*/true, read_deepseek2_keys,
+     /*load_layers=*/nullptr, /*optional_qk_norm=*/false,
+     /*ungated_shared_expert=*/false, /*qk_norm_whole=*/false,
+     /*expert_selection_bias=*/false, /*latent_attention=*/true, load_deepseek2_layer},
 };
 
 }  // namespace
@@ -53,7 +61,7 @@ const ArchTraits* find_arch_traits(std::string_view name) {
 }
 
 std::string_view supported_arch_list() {
-  return "qwen2moe, qwen3moe, llama, qwen35moe, nemotron_h_moe, glm4moe, minimax-m2, olmoe";
+  return "qwen2moe, qwen3moe, llama, qwen35moe, nemotron_h_moe, glm4moe, minimax-m2, olmoe, deepseek2";
 }
 
 namespace {
@@ -172,7 +180,10 @@ Result<ModelConfig> read_config(const gguf::File& f) {
   c.head_dim = c.n_embd / c.n_head;
   if (f.get_int(key("attention.key_length"), v)) c.head_dim = v;
   int64_t v_len = c.head_dim;
-  if (f.get_int(key("attention.value_length"), v_len) && v_len != c.head_dim) {
+  if (f.get_int(key("attention.value_length"), v_len) && v_len != c.head_dim &&
+      c.arch->latent_attention) {
+    c.head_dim_v = v_len;
+  } else if (v_len != c.head_dim) {
     return make_error("{}: key_length {} != value_length {} is not supported", f.path(),
                       c.head_dim, v_len);
   }
@@ -205,7 +216,7 @@ Result<ModelConfig> read_config(const gguf::File& f) {
   if (f.get_float(key("rope.freq_base"), d)) c.rope_freq_base = static_cast<float>(d);
   std::string scaling;
   if (f.get_string(key("rope.scaling.type"), scaling) && scaling != "none" &&
-      scaling != "linear") {
+      scaling != "linear" && !(scaling == "yarn" && c.arch->latent_attention)) {
     return make_error("{}: rope scaling '{}' is not supported", f.path(), scaling);
   }
   if (f.get_float(key("rope.scaling.factor"), d) && d > 0) {

@@ -31,6 +31,7 @@ enum class ForwardKind {
   kMamba2Hybrid,    // Mamba-2, attention and MoE FFN blocks, one kind each (nemotron_h_moe)
   kGlm4Moe,         // leading dense blocks, sigmoid-routed experts + ungated shared expert (glm4moe)
   kWholeQkNorm,     // attention + MoE blocks, q/k RMS-normed over whole projections (minimax-m2, olmoe)
+  kLatentAttention, // multi-head latent attention, dense lead + routed/shared experts (deepseek2)
 };
 
 // How router logits become expert probabilities (llama.cpp's
@@ -39,6 +40,7 @@ enum class ExpertGating { kSoftmax, kSigmoid };
 
 struct ModelConfig;
 struct ModelWeights;
+struct LayerWeights;
 
 // One row per architecture: what llama.cpp's graph builder for it does
 // (src/models/<arch>.cpp in the oracle's source).
@@ -78,6 +80,12 @@ struct ArchTraits {
   // blk.N.exp_probs_b.bias [n_expert] is added to the expert probabilities
   // to choose the top k, not to weight them (minimax-m2).
   bool expert_selection_bias = false;
+  // Key and value widths may differ and YaRN rope scaling is accepted
+  // (deepseek2's multi-head latent attention caches a latent row).
+  bool latent_attention = false;
+  // Finds block il's tensors instead of weights.cpp's generic lookup, for
+  // architectures whose blocks it does not know (weights.h's find_weight).
+  Status (*load_layer)(const gguf::File& f, const ModelConfig& c, int il, LayerWeights& l) = nullptr;
 };
 
 // Null for an architecture the engine does not run.
@@ -123,6 +131,25 @@ struct ModelConfig {
   int n_dense_lead = 0;
   bool sigmoid_gating = false;
   ExpertGating expert_gating = ExpertGating::kSoftmax;  // expert_gating_func
+  // Multi-head latent attention (ArchTraits::latent_attention, deepseek2).
+  int64_t head_dim_v = 0;      // attention.value_length when it differs from key_length
+  int64_t q_lora_rank = 0;     // 0: a plain attn_q
+  int64_t kv_lora_rank = 0;    // the latent: key_length = kv_lora_rank + n_rot, value_length = kv_lora_rank
+  int64_t head_dim_k_mla = 0;  // key_length_mla: qk_nope + qk_rope per head
+  int64_t head_dim_v_mla = 0;  // value_length_mla
+  int n_expert_shared = 0;     // expert_shared_count
+  bool expert_sigmoid = false;       // expert_gating_func 2 (else softmax)
+  int n_expert_groups = 0;     // expert_group_count
+  int n_group_used = 0;        // expert_group_used_count
+  // YaRN as llama_context derives it from rope.scaling.* (0 / 1: none).
+  float rope_ext_factor = 0.0f;
+  float rope_attn_factor = 1.0f;
+  float yarn_beta_fast = 32.0f;
+  float yarn_beta_slow = 1.0f;
+  int64_t n_ctx_orig_yarn = 0;
+  float rope_yarn_log_mul = 0.0f;  // mscale_all_dim
+
+  int64_t kv_dim_v() const { return (head_dim_v > 0 ? head_dim_v : head_dim) * n_head_kv; }
 
   int64_t q_dim() const { return head_dim * n_head; }
   int64_t kv_dim() const { return head_dim * n_head_kv; }

@@ -168,6 +168,7 @@ constexpr struct {
     {ForwardKind::kMamba2Hybrid, forward_mamba2_hybrid},
     {ForwardKind::kGlm4Moe, forward_glm4moe},
     {ForwardKind::kWholeQkNorm, forward_whole_qk_norm_fn},
+    {ForwardKind::kLatentAttention, forward_deepseek2},
 };
 
 ForwardFn forward_fn(ForwardKind kind) {
@@ -183,7 +184,7 @@ ForwardFn forward_fn(ForwardKind kind) {
 Context::Context(const Model& model, int64_t n_ctx)
     : model_(model),
       cache_(model.config.n_layer, n_ctx > 0 ? n_ctx : model.config.n_ctx_train,
-             model.config.kv_dim()),
+             model.config.kv_dim(), model.config.kv_dim_v()),
       recurrent_(model.config) {}
 
 Status Context::eval(std::span<const int32_t> tokens, std::vector<float>* logits, int64_t n_batch,

@@ -105,6 +105,23 @@ void moe_ffn(const ModelConfig& c, const LayerWeights& l, const float* x, int64_
                             l.exp_probs_b ? l.exp_probs_b.f32() : nullptr, c.arch->norm_topk_weights,
                             c.expert_weights_scale);
   }
+  moe_experts(c, l, x, n_tokens, routes, out, observer);
+  if (!l.up_shexp) return;
+  // Shared expert, scaled by sigmoid(gate_inp_shexp . x) per token.
+  std::vector<float> shared(static_cast<size_t>(n_tokens * n_embd));
+  swiglu_ffn(l.gate_shexp, l.up_shexp, l.down_shexp, 0, x, n_tokens, shared.data(), observer);
+  // llama.cpp computes this gate as a matrix product with a [n_embd, 1] weight.
+  if (observer != nullptr && l.shexp_gate_inp) observer->on_matmul(l.shexp_gate_inp, -1, x, n_tokens);
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    const float gate = sigmoid(dot_f32(l.shexp_gate_inp.f32(), x + t * n_embd, n_embd));
+    for (int64_t i = 0; i < n_embd; ++i) out[t * n_embd + i] += shared[t * n_embd + i] * gate;
+  }
+}
+
+void moe_experts(const ModelConfig& c, const LayerWeights& l, const float* x, int64_t n_tokens,
+                 const std::vector<Routing>& routes, float* out, MatmulObserver* observer) {
+  const int64_t n_embd = c.n_embd;
+  const int k = c.n_expert_used;
   // Each expert runs once over the tokens routed to it. Slot rows: token t's
   // slot s is row t * k + s of u, g (n_ff wide) and expert_out (n_embd).
   // x is converted for the experts' up/gate type once; each expert reads its
@@ -165,16 +182,6 @@ void moe_ffn(const ModelConfig& c, const LayerWeights& l, const float* x, int64_
       const float* y = &expert_out[(t * k + s) * n_embd];
       for (int64_t i = 0; i < n_embd; ++i) o[i] = s == 0 ? y[i] * w : o[i] + y[i] * w;
     }
-  }
-  if (!l.up_shexp) return;
-  // Shared expert, scaled by sigmoid(gate_inp_shexp . x) per token.
-  std::vector<float> shared(static_cast<size_t>(n_tokens * n_embd));
-  swiglu_ffn(l.gate_shexp, l.up_shexp, l.down_shexp, 0, x, n_tokens, shared.data(), observer);
-  // llama.cpp computes this gate as a matrix product with a [n_embd, 1] weight.
-  if (observer != nullptr && l.shexp_gate_inp) observer->on_matmul(l.shexp_gate_inp, -1, x, n_tokens);
-  for (int64_t t = 0; t < n_tokens; ++t) {
-    const float gate = sigmoid(dot_f32(l.shexp_gate_inp.f32(), x + t * n_embd, n_embd));
-    for (int64_t i = 0; i < n_embd; ++i) out[t * n_embd + i] += shared[t * n_embd + i] * gate;
   }
 }
 

@@ -49,4 +49,9 @@ void swiglu_ffn(const Weight& gate, const Weight& up, const Weight& down, int64_
 void moe_ffn(const ModelConfig& c, const LayerWeights& l, const float* x, int64_t n_tokens,
              float* out, MatmulObserver* observer = nullptr);
 
+// The routed part alone, for routes chosen elsewhere (one per token, each
+// of c.n_expert_used experts): out[t] = sum over s of weight_s * expert_s(x[t]).
+void moe_experts(const ModelConfig& c, const LayerWeights& l, const float* x, int64_t n_tokens,
+                 const std::vector<Routing>& routes, float* out, MatmulObserver* observer = nullptr);
+
 }  // namespace apex::engine

@@ -69,6 +69,16 @@ Result<Weight> load_weight(const gguf::File& f, const std::string& name, std::ve
   return Registry(f).get(name, std::move(shape));
 }
 
+Result<Weight> find_weight(const gguf::File& f, const std::string& name, std::vector<int64_t> shape,
+                           bool required) {
+  return Registry(f).get(name, std::move(shape), required);
+}
+
+Result<Weight> find_weight_f32(const gguf::File& f, const std::string& name, int64_t n,
+                               bool required) {
+  return Registry(f).get_f32(name, n, required);
+}
+
 Result<std::unique_ptr<Model>> load_model(const std::string& path) {
   auto file = gguf::File::open(path);
   if (!file) return file.error();
@@ -93,6 +103,10 @@ Result<std::unique_ptr<Model>> load_model(const std::string& path) {
   for (int il = 0; il < c.n_layer; ++il) {
     LayerWeights& l = w.layers[static_cast<size_t>(il)];
     auto n = [&](const char* suffix) { return fmt::format("blk.{}.{}", il, suffix); };
+    if (a.load_layer != nullptr) {
+      if (Status s = a.load_layer(*model->file, c, il, l); !s) return s.error();
+      continue;
+    }
     APEX_TRY_ASSIGN(l.attn_norm, reg.get_f32(n("attn_norm.weight"), c.n_embd));
     if (c.is_recurrent(il)) {
       const int64_t conv = c.ssm_conv_dim(), heads = c.ssm_dt_rank;

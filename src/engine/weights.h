@@ -60,6 +60,10 @@ struct LayerWeights {
   // [d_inner / groups, groups]; MoE blocks: the expert-selection bias.
   Weight ssm_in, ssm_conv1d_b, ssm_d;
   Weight exp_probs_b;                // [n_expert] F32
+  // Multi-head latent attention (deepseek2): wq_a -> q_a_norm -> wq_b, or wq.
+  Weight wq_a, q_a_norm, wq_b;       // [n_embd, q_lora], [q_lora], [q_lora, n_head * k_mla]
+  Weight wkv_a_mqa, kv_a_norm;       // [n_embd, kv_lora + n_rot], [kv_lora]
+  Weight wk_b, wv_b;                 // [qk_nope, kv_lora, n_head], [kv_lora, v_mla, n_head]
 };
 
 struct ModelWeights {
@@ -84,5 +88,12 @@ Result<Weight> load_weight(const gguf::File& f, const std::string& name, std::ve
 // Opens the file, reads the config and finds every tensor; the error names
 // the first missing tensor, bad shape or type the engine cannot multiply.
 Result<std::unique_ptr<Model>> load_model(const std::string& path);
+
+// For ArchTraits::load_layer: tensor `name` checked against the ggml-order
+// shape (an absent optional one is an empty Weight), or an F32 vector.
+Result<Weight> find_weight(const gguf::File& f, const std::string& name, std::vector<int64_t> shape,
+                           bool required = true);
+Result<Weight> find_weight_f32(const gguf::File& f, const std::string& name, int64_t n,
+                               bool required = true);
 
 }  // namespace apex::engine

@@ -3,6 +3,7 @@
 
 #include "synth/arch_minimax_m2.h"
 #include "synth/arch_olmoe.h"
+#include "synth/arch_deepseek2.h"
 
 namespace apex::synth {
 namespace {
@@ -138,6 +139,9 @@ const ArchSpec kArchs[] = {
      minimax_m2_metadata, minimax_m2_validate},
     {"olmoe", true, false, false, false, false, false, false, kHead, kOlmoeLayer, kTail, nullptr,
      olmoe_validate},
+    // DeepSeek-V2/V3, Kimi-K2: multi-head latent attention (arch_deepseek2.h).
+    {"deepseek2", true, true, true, false, true, false, false, kHead, kDeepseek2Layer, kTail,
+     deepseek2_metadata, deepseek2_validate, deepseek2_has_tensor},
 };
 
 }  // namespace
@@ -150,7 +154,7 @@ const ArchSpec* find_arch(std::string_view name) {
 }
 
 std::string_view arch_name_list() {
-  return "qwen2moe, qwen3moe, llama, qwen35moe, nemotron_h_moe, gpt-oss, glm4moe, minimax-m2, olmoe";
+  return "qwen2moe, qwen3moe, llama, qwen35moe, nemotron_h_moe, gpt-oss, glm4moe, minimax-m2, olmoe, deepseek2";
 }
 
 }  // namespace apex::synth

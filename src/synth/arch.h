@@ -44,6 +44,14 @@ enum class Dim : uint8_t {
   kNHead,     // n_head: one value per query head (gpt-oss attention sinks)
   kFFDense,   // n_ff_dense: FFN width of the leading dense blocks (glm4moe)
   kFFShexp,   // n_ff * n_expert_shared: shared-expert width counted in experts (glm4moe)
+  // deepseek2 multi-head latent attention and its FFN widths.
+  kQLora,       // q_lora_rank
+  kKVLora,      // kv_lora_rank
+  kKVLoraRope,  // kv_lora_rank + rope_dim: the compressed KV and the shared rotated key
+  kQkNope,      // head_dim - rope_dim: the unrotated part of a query/key head
+  kHeads,       // n_head (attn_k_b / attn_v_b stack one matrix per head)
+  kVHead,       // v_head_dim
+  kOutMla,      // n_head * v_head_dim
 };
 
 // How a tensor's values are drawn.

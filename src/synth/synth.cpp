@@ -32,6 +32,7 @@ struct Dims {
   int64_t mamba_inner = 0;
   int64_t n_head = 0;
   int64_t ff_dense = 0, ff_shexp = 0;
+  int64_t q_lora = 0, kv_lora = 0, rope = 0, heads = 0, v_head = 0;
 
   int64_t resolve(Dim d) const {
     switch (d) {
@@ -58,6 +59,13 @@ struct Dims {
       case Dim::kMambaNormGroup: return mamba_inner / ssm_groups;
       case Dim::kSsmGroups: return ssm_groups;
       case Dim::kNHead: return n_head;
+      case Dim::kQLora: return q_lora;
+      case Dim::kKVLora: return kv_lora;
+      case Dim::kKVLoraRope: return kv_lora + rope;
+      case Dim::kQkNope: return head_dim - rope;
+      case Dim::kHeads: return heads;
+      case Dim::kVHead: return v_head;
+      case Dim::kOutMla: return heads * v_head;
       case Dim::kFFDense: return ff_dense;
       case Dim::kFFShexp: return ff_shexp;
     }
@@ -69,18 +77,21 @@ int64_t resolved_head_dim(const Options& o) {
   return o.head_dim > 0 ? o.head_dim : (o.n_head > 0 ? o.n_embd / o.n_head : 0);
 }
 
-Dims make_dims(const Options& o) {
-  const int64_t hd = resolved_head_dim(o);
-  return Dims{o.n_embd, o.n_vocab,      hd * o.n_head,
-              hd * o.n_head_kv, hd, o.n_ff, o.n_ff_shared > 0 ? o.n_ff_shared : o.n_ff,
-              o.n_expert, o.ssm_d_conv, o.ssm_d_state, o.ssm_dt_rank, o.ssm_n_group,
-              o.ssm_d_inner > 0 ? o.ssm_d_inner : 2 * o.n_embd,
-              o.n_head,
-              o.n_ff_dense > 0 ? o.n_ff_dense : 2 * o.n_ff, o.n_ff * o.n_expert_shared};
-}
-
 int64_t resolved_rope_dim(const Options& o) {
   return o.rope_dim > 0 ? o.rope_dim : resolved_head_dim(o) / 4;
+}
+
+Dims make_dims(const Options& o) {
+  const int64_t hd = resolved_head_dim(o);
+  Dims d{o.n_embd, o.n_vocab,      hd * o.n_head,
+         hd * o.n_head_kv, hd, o.n_ff, o.n_ff_shared > 0 ? o.n_ff_shared : o.n_ff,
+         o.n_expert, o.ssm_d_conv, o.ssm_d_state, o.ssm_dt_rank, o.ssm_n_group,
+         o.ssm_d_inner > 0 ? o.ssm_d_inner : 2 * o.n_embd, o.n_head,
+         o.n_ff_dense > 0 ? o.n_ff_dense : 2 * o.n_ff, o.n_ff * o.n_expert_shared};
+  d.q_lora = o.q_lora_rank, d.kv_lora = o.kv_lora_rank, d.rope = resolved_rope_dim(o);
+  d.heads = o.n_head;
+  d.v_head = o.v_head_dim > 0 ? o.v_head_dim : hd - d.rope;
+  return d;
 }
 
 // llama.cpp's rule (qwen35moe load_arch_hparams): block il is recurrent

@@ -88,6 +88,22 @@ struct Options {
   int64_t n_ff_dense = 0;             // feed_forward_length of the dense blocks; 0 = 2 * n_ff
   int n_expert_shared = 1;            // expert_shared_count (shared width n_ff * count)
   bool qk_norm = true;                // attn_q_norm / attn_k_norm per block
+  // deepseek2 (DeepSeek-V3 / Kimi-K2 multi-head latent attention) only.
+  // head_dim is key_length_mla (qk_nope + qk_rope per head), rope_dim the
+  // rotated part qk_rope_head_dim (0: head_dim / 4). head_count_kv is
+  // written as 1 whatever n_head_kv says: MLA caches one latent "head".
+  int64_t q_lora_rank = 48;        // attention.q_lora_rank; 0: a plain attn_q
+  int64_t kv_lora_rank = 32;       // attention.kv_lora_rank
+  int64_t v_head_dim = 0;          // attention.value_length_mla; 0: head_dim - rope_dim
+  int expert_gating_func = 2;      // 1 softmax, 2 sigmoid (adds exp_probs_b, as V3 does)
+  // (expert_weights_scale / expert_weights_norm above apply too.)
+  int n_expert_groups = 0;         // expert_group_count (n_group); 0: key not written
+  int n_group_used = 0;            // expert_group_used_count (topk_group)
+  // YaRN context extension as DeepSeek-V3 ships it (factor 40 over 4096);
+  // factor 0 writes no rope.scaling keys.
+  float rope_yarn_factor = 0.0f;
+  int64_t rope_yarn_orig_ctx = 0;  // 0: context_length
+  float rope_yarn_mscale_all_dim = 1.0f;  // written as yarn_log_multiplier = 0.1 * this
 };
 
 // Checks the options against what llama.cpp accepts for the architecture;

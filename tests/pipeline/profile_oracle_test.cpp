@@ -89,6 +89,24 @@ synth::Options small_nemotron_h_moe() {
   return o;
 }
 
+// DeepSeek-V3-shaped MLA (rows of 128 in attn_k_b, of the 256-wide latent
+// in attn_v_b and of the 384-wide q_lora in attn_q_b), one leading dense
+// block, two shared experts, sigmoid gating with exp_probs_b.
+synth::Options small_deepseek2(int layers) {
+  synth::Options o = small_moe("deepseek2", layers);
+  o.n_expert = 4;
+  o.head_dim = 192;
+  o.rope_dim = 64;
+  o.v_head_dim = 128;
+  o.q_lora_rank = 384;
+  o.kv_lora_rank = 256;
+  o.n_dense_lead = 1;
+  o.n_ff_dense = 512;
+  o.n_expert_shared = 2;
+  o.expert_weights_scale = 2.5f;
+  return o;
+}
+
 // Positive heavy-tailed importance for every matrix, in llama.cpp's GGUF
 // imatrix format.
 fs::path make_imatrix(const fs::path& model) {
@@ -155,6 +173,8 @@ const std::vector<Model>& models() {
     synth::Options olmoe = small_moe("olmoe", 8);
     olmoe.n_head_kv = olmoe.n_head;
     v.push_back(synthetic("olmoe_8l", olmoe));
+    // 10 blocks of deepseek2: block 0 dense, the others MoE.
+    v.push_back(synthetic("deepseek2_10l", small_deepseek2(10)));
     const fs::path tiny = fs::path(APEX_SHARED_DIR) / "models" / "tiny-moe-f16.gguf";
     if (fs::exists(tiny)) {
       v.push_back({"tiny-moe", tiny, fs::path(APEX_SHARED_DIR) / "models" / "tiny-moe-calib.imatrix.dat"});
@@ -318,11 +338,12 @@ std::string model_label(const ::testing::TestParamInfo<size_t>& info) {
   static const std::vector<std::string> labels = {"qwen2moe_24l", "qwen3moe_13l", "qwen3moe_22l",
                                                   "qwen35moe_12l", "nemotron_h_moe_12l",
                                                   "gptoss_10l", "glm4moe_8l", "minimax_m2_10l", "olmoe_8l",
+                                                  "deepseek2_10l",
                                                   "tiny_moe"};
   return labels[info.param];
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, ProfileOracle, ::testing::Range<size_t>(0, 10), model_label);
+INSTANTIATE_TEST_SUITE_P(Models, ProfileOracle, ::testing::Range<size_t>(0, 11), model_label);
 
 }  // namespace
 }  // namespace apex::pipeline
