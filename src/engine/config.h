@@ -30,6 +30,18 @@ enum class ForwardKind {
   kDeltaNetHybrid,  // Gated DeltaNet blocks between gated full-attention blocks (qwen35moe)
   kMamba2Hybrid,    // Mamba-2, attention and MoE FFN blocks, one kind each (nemotron_h_moe)
   kGlm4Moe,         // leading dense blocks, sigmoid-routed experts + ungated shared expert (glm4moe)
+  kGptOss,          // biased attention with sinks, alternating sliding window, biased experts (gpt-oss)
+};
+
+// YaRN rope scaling as ggml's rope computes it (ggml_rope_ext's ext_factor,
+// attn_factor, beta_fast, beta_slow and the original context). ext_factor 0
+// is plain RoPE with only freq_scale applied.
+struct YarnParams {
+  float ext_factor = 0.0f;
+  float attn_factor = 1.0f;   // cos and sin are scaled by this (times the YaRN magnitude)
+  float beta_fast = 32.0f;    // llama.cpp's defaults; gpt-oss's loader reads no keys for them
+  float beta_slow = 1.0f;
+  int64_t n_ctx_orig = 0;     // rope.scaling.original_context_length, else context_length
 };
 
 struct ModelConfig;
@@ -67,7 +79,16 @@ struct ArchTraits {
   bool optional_qk_norm = false;
   // The shared expert's output is added as is: no ffn_gate_inp_shexp (glm4moe).
   bool ungated_shared_expert = false;
+  // gpt-oss: attn_output.bias, attn_sinks, ffn_gate_inp.bias and the
+  // per-expert ffn_{gate,up,down}_exps.bias are part of every block.
+  bool oai_moe = false;
+  // rope.scaling.type "yarn" is understood (YarnParams); other architectures
+  // refuse it.
+  bool yarn = false;
 };
+
+// gpt-oss's own keys (forward_gptoss.cpp).
+Status read_gptoss_keys(const gguf::File& f, const std::string& arch, ModelConfig& c);
 
 // Null for an architecture the engine does not run.
 const ArchTraits* find_arch_traits(std::string_view name);
@@ -96,6 +117,11 @@ struct ModelConfig {
   int64_t ssm_n_group = 0;     // key heads
   int64_t ssm_dt_rank = 0;     // value heads
   std::vector<uint8_t> recurrent;  // per layer: 1 = Gated DeltaNet block, 0 = attention
+  // Sliding-window attention (gpt-oss): blocks with swa[il] != 0 see only
+  // the last n_swa positions.
+  int64_t n_swa = 0;
+  std::vector<uint8_t> swa;
+  YarnParams yarn;
   // Vocabulary facts perplexity needs (tokenizer.ggml.*).
   int32_t bos_id = -1;
   bool add_bos = false;
@@ -119,6 +145,7 @@ struct ModelConfig {
   bool is_recurrent(int layer) const {
     return !recurrent.empty() && recurrent[static_cast<size_t>(layer)] != 0;
   }
+  bool is_swa(int layer) const { return !swa.empty() && swa[static_cast<size_t>(layer)] != 0; }
   int64_t ssm_key_dim() const { return ssm_d_state * ssm_n_group; }
   int64_t ssm_value_dim() const { return ssm_d_inner > 0 ? ssm_d_inner : ssm_d_state * ssm_dt_rank; }
   int64_t ssm_conv_dim() const { return 2 * ssm_key_dim() + ssm_value_dim(); }

@@ -161,6 +161,7 @@ constexpr struct {
     {ForwardKind::kDeltaNetHybrid, forward_delta_net_hybrid},
     {ForwardKind::kMamba2Hybrid, forward_mamba2_hybrid},
     {ForwardKind::kGlm4Moe, forward_glm4moe},
+    {ForwardKind::kGptOss, forward_gptoss},
 };
 
 ForwardFn forward_fn(ForwardKind kind) {

@@ -69,6 +69,11 @@ void forward_delta_net_hybrid(const Model& model, KvCache& cache, RecurrentState
 void forward_glm4moe(const Model& model, KvCache& cache, RecurrentState& state,
                      const int32_t* tokens, int64_t n_tokens, int64_t pos0, float* logits,
                      bool last_only, MatmulObserver* observer = nullptr);
+// The same for gpt-oss (ForwardKind::kGptOss, forward_gptoss.cpp); `state`
+// is unused.
+void forward_gptoss(const Model& model, KvCache& cache, RecurrentState& state,
+                    const int32_t* tokens, int64_t n_tokens, int64_t pos0, float* logits,
+                    bool last_only, MatmulObserver* observer = nullptr);
 
 // Building blocks every forward function shares.
 // x[n_tokens][n_embd] = rows of token_embd (dequantized).

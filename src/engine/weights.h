@@ -60,6 +60,12 @@ struct LayerWeights {
   // [d_inner / groups, groups]; MoE blocks: the expert-selection bias.
   Weight ssm_in, ssm_conv1d_b, ssm_d;
   Weight exp_probs_b;                // [n_expert] F32
+  // gpt-oss (ArchTraits::oai_moe), all F32.
+  Weight bo;                         // attn_output.bias [n_embd]
+  Weight attn_sinks;                 // [n_head]: one extra softmax logit per head
+  Weight router_b;                   // ffn_gate_inp.bias [n_expert]
+  Weight gate_exps_b, up_exps_b;     // [n_ff, n_expert]
+  Weight down_exps_b;                // [n_embd, n_expert]
 };
 
 struct ModelWeights {
