@@ -10,6 +10,8 @@
 #include "engine/forward.h"
 #include "engine_test_support.h"
 #include "oracle/oracle.h"
+#include "pipeline/quantize_model.h"
+#include "plan/ftype.h"
 
 namespace apex::engine {
 namespace {
@@ -84,6 +86,38 @@ TEST(ForwardGptOssPlainRope, LogitsMatchOracle) {
   std::vector<float> logits;
   ASSERT_TRUE(ctx.eval(tokens, &logits, 96));
   EXPECT_LE(compare_logits(logits, ref.logits, ref.n_vocab).max_abs, kTolerance);
+}
+
+// Released gpt-oss files keep the experts in MXFP4 (MXFP4_MOE: MXFP4
+// experts, Q8_0 elsewhere): the engine multiplies them (activations in Q8_0,
+// as ggml pairs MXFP4) and agrees with llama.cpp on such a file.
+TEST(ForwardGptOssMxfp4, Mxfp4ExpertsMatchOracle) {
+  TempDir dir;
+  const std::string f16 = dir.file("oss-f16.gguf"), mx = dir.file("oss-mxfp4.gguf");
+  synth::Options o = gptoss_options(TypeId::F16);
+  o.n_embd = 256, o.head_dim = 64, o.n_ff = 128, o.n_layer = 2;
+  ASSERT_TRUE(synth::write_model(o, f16).ok());
+  pipeline::QuantizeJob job;
+  job.input = f16;
+  job.output = mx;
+  job.ftype = plan::find_ftype(plan::Ftype::MXFP4_MOE);
+  job.threads = 2;
+  auto report = pipeline::quantize_model(job);
+  ASSERT_TRUE(report.ok()) << report.message();
+  auto model = load_model(mx);
+  ASSERT_TRUE(model) << model.message();
+  EXPECT_EQ((*model)->weights.layers[0].up_exps.type, TypeId::MXFP4);
+  const auto tokens = test_tokens(96, o.n_vocab, 11);
+  const oracle::LogitsResult ref = oracle::eval_logits(mx, tokens, 2);
+  ASSERT_TRUE(ref.ok) << ref.error;
+  for (int64_t n_batch : {int64_t{96}, int64_t{1}}) {
+    Context ctx(**model, 96);
+    std::vector<float> logits;
+    ASSERT_TRUE(ctx.eval(tokens, &logits, n_batch));
+    const LogitStats s = compare_logits(logits, ref.logits, ref.n_vocab);
+    std::printf("  gpt-oss MXFP4_MOE batch %ld: max abs %.3g\n", static_cast<long>(n_batch), s.max_abs);
+    EXPECT_LE(s.max_abs, kTolerance) << n_batch;
+  }
 }
 
 }  // namespace
