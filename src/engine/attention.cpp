@@ -2,6 +2,7 @@
 
 #include <tbb/parallel_for.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "engine/kernels_simd.h"
@@ -27,14 +28,14 @@ void KvCache::store(int layer, int64_t pos, const float* k, const float* v) {
 }
 
 void attention(const ModelConfig& c, const KvCache& cache, int layer, const float* q,
-               int64_t n_tokens, int64_t pos0, float* out) {
+               int64_t n_tokens, int64_t pos0, float* out, const float* sinks, int64_t n_swa) {
   const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
   attention(AttentionShape{c.n_head, c.n_head_kv, c.head_dim, c.head_dim, scale}, cache, layer, q,
-            n_tokens, pos0, out);
+            n_tokens, pos0, out, sinks, n_swa);
 }
 
 void attention(const AttentionShape& s, const KvCache& cache, int layer, const float* q,
-               int64_t n_tokens, int64_t pos0, float* out) {
+               int64_t n_tokens, int64_t pos0, float* out, const float* sinks, int64_t n_swa) {
   const int64_t hd = s.k_dim, vd = s.v_dim;
   const int group = s.n_head / s.n_head_kv;
   const float scale = s.scale;
@@ -43,6 +44,11 @@ void attention(const AttentionShape& s, const KvCache& cache, int layer, const f
     const int h = static_cast<int>(job % s.n_head);
     const int kvh = h / group;
     const int64_t n_kv = pos0 + t + 1;  // causal: positions 0..pos0+t
+    // Sliding window: positions before n_kv - n_swa are masked (-inf). The
+    // row starts at a multiple of 4 so that the soft-max sums the same
+    // groups of four as ggml's row over every cached position does.
+    const int64_t j0 = n_swa > 0 ? std::max<int64_t>(0, n_kv - n_swa) / 4 * 4 : 0;
+    const int64_t j_visible = n_swa > 0 ? std::max<int64_t>(0, n_kv - n_swa) : 0;
     // Per-thread scratch: no TBB waits inside, so a thread never re-enters.
     thread_local std::vector<uint16_t> qh;
     thread_local std::vector<float> p;
@@ -52,17 +58,21 @@ void attention(const AttentionShape& s, const KvCache& cache, int layer, const f
     for (int64_t i = 0; i < hd; ++i) qh[i] = quant::fp32_to_fp16(qsrc[i]);
     // ggml soft-maxes a padded row whose masked entries are -inf; padding to
     // a multiple of 4 makes every real entry go through the same exp.
-    const int64_t n_pad = (n_kv + 3) / 4 * 4;
+    const int64_t n_pad = (n_kv - j0 + 3) / 4 * 4;
     p.assign(static_cast<size_t>(n_pad), -INFINITY);
-    for (int64_t j = 0; j < n_kv; ++j) {
-      p[j] = simd::dot_f16(qh.data(), cache.k(layer, j) + kvh * hd, hd) * scale;
+    for (int64_t j = j_visible; j < n_kv; ++j) {
+      p[j - j0] = simd::dot_f16(qh.data(), cache.k(layer, j) + kvh * hd, hd) * scale;
     }
-    softmax(p.data(), n_pad);
+    if (sinks != nullptr) {
+      softmax_with_sink(p.data(), n_pad, sinks[h]);
+    } else {
+      softmax(p.data(), n_pad);
+    }
     // Products of two F16 values are exact in float; ggml sums them over the
     // positions in double (its V product is a dot over the transposed cache).
     acc.assign(static_cast<size_t>(vd), 0.0);
-    for (int64_t j = 0; j < n_kv; ++j) {
-      const float pj = quant::fp16_to_fp32(quant::fp32_to_fp16(p[j]));
+    for (int64_t j = j0; j < n_kv; ++j) {
+      const float pj = quant::fp16_to_fp32(quant::fp32_to_fp16(p[j - j0]));
       if (pj == 0.0f) continue;
       simd::accumulate_f16_double(pj, cache.v(layer, j) + kvh * vd, acc.data(), vd);
     }

@@ -41,10 +41,15 @@ struct AttentionShape {
 // q: n_tokens rows of q_dim floats (after RoPE), token t at position pos0 + t,
 // whose K/V are already in the cache. out: n_tokens rows of q_dim floats.
 // Query head h reads KV head h / (n_head / n_head_kv).
+// sinks (optional, n_head floats): head h's softmax also counts a logit
+// sinks[h] that weights no value (gpt-oss). n_swa > 0: a query at position p
+// sees only positions p - n_swa + 1 .. p (standard sliding window).
 void attention(const ModelConfig& c, const KvCache& cache, int layer, const float* q,
-               int64_t n_tokens, int64_t pos0, float* out);
+               int64_t n_tokens, int64_t pos0, float* out, const float* sinks = nullptr,
+               int64_t n_swa = 0);
 // The same with explicit widths and scale (latent attention).
 void attention(const AttentionShape& s, const KvCache& cache, int layer, const float* q,
-               int64_t n_tokens, int64_t pos0, float* out);
+               int64_t n_tokens, int64_t pos0, float* out, const float* sinks = nullptr,
+               int64_t n_swa = 0);
 
 }  // namespace apex::engine

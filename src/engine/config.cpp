@@ -49,6 +49,15 @@ constexpr ArchTraits kArchs[] = {
      /*load_layers=*/nullptr, /*optional_qk_norm=*/false,
      /*ungated_shared_expert=*/false, /*qk_norm_whole=*/false,
      /*expert_selection_bias=*/false, /*latent_attention=*/true, load_deepseek2_layer},
+    // src/models/openai-moe.cpp: NEOX rope with YaRN, biased q/k/v/o,
+    // attention sinks, sliding window on even blocks, top-k of the raw
+    // router logits weighted by their softmax, clamped SwiGLU.
+    {"gpt-oss", RopeType::kNeox, true, false, true, false, false, ForwardKind::kGptOss,
+     "post_attention_norm", /*gated_q=*/false, /*partial_rope=*/false, read_gptoss_keys,
+     /*load_layers=*/nullptr, /*optional_qk_norm=*/false,
+     /*ungated_shared_expert=*/false, /*qk_norm_whole=*/false,
+     /*expert_selection_bias=*/false, /*latent_attention=*/false, /*load_layer=*/nullptr,
+     /*oai_moe=*/true, /*yarn=*/true},
 };
 
 }  // namespace
@@ -61,7 +70,7 @@ const ArchTraits* find_arch_traits(std::string_view name) {
 }
 
 std::string_view supported_arch_list() {
-  return "qwen2moe, qwen3moe, llama, qwen35moe, nemotron_h_moe, glm4moe, minimax-m2, olmoe, deepseek2";
+  return "qwen2moe, qwen3moe, llama, qwen35moe, nemotron_h_moe, glm4moe, minimax-m2, olmoe, deepseek2, gpt-oss";
 }
 
 namespace {
@@ -216,11 +225,24 @@ Result<ModelConfig> read_config(const gguf::File& f) {
   if (f.get_float(key("rope.freq_base"), d)) c.rope_freq_base = static_cast<float>(d);
   std::string scaling;
   if (f.get_string(key("rope.scaling.type"), scaling) && scaling != "none" &&
-      scaling != "linear" && !(scaling == "yarn" && c.arch->latent_attention)) {
+      scaling != "linear" && !(scaling == "yarn" && (c.arch->latent_attention || c.arch->yarn))) {
     return make_error("{}: rope scaling '{}' is not supported", f.path(), scaling);
   }
   if (f.get_float(key("rope.scaling.factor"), d) && d > 0) {
     c.rope_freq_scale = static_cast<float>(1.0 / d);
+  }
+  if (scaling == "yarn") {
+    // llama_context's set-up for YaRN without a log multiplier: ext_factor 1
+    // and an attn_factor of mscale(factor) / (1 + 0.1 ln factor) (ggml's rope
+    // multiplies the magnitude back in), times rope.scaling.attn_factor.
+    c.yarn.ext_factor = 1.0f;
+    c.yarn.n_ctx_orig = c.n_ctx_train;
+    if (f.get_int(key("rope.scaling.original_context_length"), v)) c.yarn.n_ctx_orig = v;
+    const float factor = 1.0f / c.rope_freq_scale;
+    float attn = factor <= 1.0f ? 1.0f : 0.1f * std::log(factor) + 1.0f;
+    attn *= 1.0f / (1.0f + 0.1f * std::log(factor));
+    if (f.get_float(key("rope.scaling.attn_factor"), d)) attn *= static_cast<float>(d);
+    c.yarn.attn_factor = attn;
   }
   if (f.get_int(key("expert_count"), v)) c.n_expert = static_cast<int>(v);
   if (f.get_int(key("expert_used_count"), v)) c.n_expert_used = static_cast<int>(v);

@@ -32,6 +32,18 @@ enum class ForwardKind {
   kGlm4Moe,         // leading dense blocks, sigmoid-routed experts + ungated shared expert (glm4moe)
   kWholeQkNorm,     // attention + MoE blocks, q/k RMS-normed over whole projections (minimax-m2, olmoe)
   kLatentAttention, // multi-head latent attention, dense lead + routed/shared experts (deepseek2)
+  kGptOss,          // biased attention with sinks, alternating sliding window, biased experts (gpt-oss)
+};
+
+// YaRN rope scaling as ggml's rope computes it (ggml_rope_ext's ext_factor,
+// attn_factor, beta_fast, beta_slow and the original context). ext_factor 0
+// is plain RoPE with only freq_scale applied.
+struct YarnParams {
+  float ext_factor = 0.0f;
+  float attn_factor = 1.0f;   // cos and sin are scaled by this (times the YaRN magnitude)
+  float beta_fast = 32.0f;    // llama.cpp's defaults; gpt-oss's loader reads no keys for them
+  float beta_slow = 1.0f;
+  int64_t n_ctx_orig = 0;     // rope.scaling.original_context_length, else context_length
 };
 
 // How router logits become expert probabilities (llama.cpp's
@@ -86,7 +98,16 @@ struct ArchTraits {
   // Finds block il's tensors instead of weights.cpp's generic lookup, for
   // architectures whose blocks it does not know (weights.h's find_weight).
   Status (*load_layer)(const gguf::File& f, const ModelConfig& c, int il, LayerWeights& l) = nullptr;
+  // gpt-oss: attn_output.bias, attn_sinks, ffn_gate_inp.bias and the
+  // per-expert ffn_{gate,up,down}_exps.bias are part of every block.
+  bool oai_moe = false;
+  // rope.scaling.type "yarn" is understood (YarnParams); other architectures
+  // refuse it.
+  bool yarn = false;
 };
+
+// gpt-oss's own keys (forward_gptoss.cpp).
+Status read_gptoss_keys(const gguf::File& f, const std::string& arch, ModelConfig& c);
 
 // Null for an architecture the engine does not run.
 const ArchTraits* find_arch_traits(std::string_view name);
@@ -115,6 +136,11 @@ struct ModelConfig {
   int64_t ssm_n_group = 0;     // key heads
   int64_t ssm_dt_rank = 0;     // value heads
   std::vector<uint8_t> recurrent;  // per layer: 1 = Gated DeltaNet block, 0 = attention
+  // Sliding-window attention (gpt-oss): blocks with swa[il] != 0 see only
+  // the last n_swa positions.
+  int64_t n_swa = 0;
+  std::vector<uint8_t> swa;
+  YarnParams yarn;
   // Vocabulary facts perplexity needs (tokenizer.ggml.*).
   int32_t bos_id = -1;
   bool add_bos = false;
@@ -158,6 +184,7 @@ struct ModelConfig {
   bool is_recurrent(int layer) const {
     return !recurrent.empty() && recurrent[static_cast<size_t>(layer)] != 0;
   }
+  bool is_swa(int layer) const { return !swa.empty() && swa[static_cast<size_t>(layer)] != 0; }
   int64_t ssm_key_dim() const { return ssm_d_state * ssm_n_group; }
   int64_t ssm_value_dim() const { return ssm_d_inner > 0 ? ssm_d_inner : ssm_d_state * ssm_dt_rank; }
   int64_t ssm_conv_dim() const { return 2 * ssm_key_dim() + ssm_value_dim(); }

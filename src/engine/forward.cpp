@@ -169,6 +169,7 @@ constexpr struct {
     {ForwardKind::kGlm4Moe, forward_glm4moe},
     {ForwardKind::kWholeQkNorm, forward_whole_qk_norm_fn},
     {ForwardKind::kLatentAttention, forward_deepseek2},
+    {ForwardKind::kGptOss, forward_gptoss},
 };
 
 ForwardFn forward_fn(ForwardKind kind) {

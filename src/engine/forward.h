@@ -80,6 +80,11 @@ void forward_whole_qk_norm(const Model& model, KvCache& cache, const int32_t* to
 void forward_deepseek2(const Model& model, KvCache& cache, RecurrentState& state,
                        const int32_t* tokens, int64_t n_tokens, int64_t pos0, float* logits,
                        bool last_only, MatmulObserver* observer = nullptr);
+// The same for gpt-oss (ForwardKind::kGptOss, forward_gptoss.cpp); `state`
+// is unused.
+void forward_gptoss(const Model& model, KvCache& cache, RecurrentState& state,
+                    const int32_t* tokens, int64_t n_tokens, int64_t pos0, float* logits,
+                    bool last_only, MatmulObserver* observer = nullptr);
 
 // Building blocks every forward function shares.
 // x[n_tokens][n_embd] = rows of token_embd (dequantized).

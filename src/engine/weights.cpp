@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <tuple>
+
 #include "engine/matmul.h"
 #include "quant/type_table.h"
 
@@ -162,6 +164,17 @@ Result<std::unique_ptr<Model>> load_model(const std::string& path) {
     if (c.sigmoid_gating || a.expert_selection_bias) {
       // llama.cpp's loaders for sigmoid-gated MoE (glm4moe) and minimax-m2 require it.
       APEX_TRY_ASSIGN(l.exp_probs_b, reg.get_f32(n("exp_probs_b.bias"), c.n_expert));
+    }
+    if (a.oai_moe) {
+      APEX_TRY_ASSIGN(l.bo, reg.get_f32(n("attn_output.bias"), c.n_embd));
+      APEX_TRY_ASSIGN(l.attn_sinks, reg.get_f32(n("attn_sinks.weight"), c.n_head));
+      APEX_TRY_ASSIGN(l.router_b, reg.get_f32(n("ffn_gate_inp.bias"), c.n_expert));
+      for (auto [dst, name, rows] : {std::tuple{&l.gate_exps_b, "ffn_gate_exps.bias", n_ff},
+                                     std::tuple{&l.up_exps_b, "ffn_up_exps.bias", n_ff},
+                                     std::tuple{&l.down_exps_b, "ffn_down_exps.bias", c.n_embd}}) {
+        APEX_TRY_ASSIGN(*dst, reg.get(n(name), {rows, c.n_expert}));
+        if (dst->type != quant::TypeId::F32) return make_error("{}: tensor {} must be F32", path, n(name));
+      }
     }
     if (a.shared_expert) {
       const gguf::TensorInfo* sh = model->file->find_tensor(n("ffn_up_shexp.weight"));

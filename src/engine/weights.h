@@ -64,6 +64,12 @@ struct LayerWeights {
   Weight wq_a, q_a_norm, wq_b;       // [n_embd, q_lora], [q_lora], [q_lora, n_head * k_mla]
   Weight wkv_a_mqa, kv_a_norm;       // [n_embd, kv_lora + n_rot], [kv_lora]
   Weight wk_b, wv_b;                 // [qk_nope, kv_lora, n_head], [kv_lora, v_mla, n_head]
+  // gpt-oss (ArchTraits::oai_moe), all F32.
+  Weight bo;                         // attn_output.bias [n_embd]
+  Weight attn_sinks;                 // [n_head]: one extra softmax logit per head
+  Weight router_b;                   // ffn_gate_inp.bias [n_expert]
+  Weight gate_exps_b, up_exps_b;     // [n_ff, n_expert]
+  Weight down_exps_b;                // [n_embd, n_expert]
 };
 
 struct ModelWeights {
