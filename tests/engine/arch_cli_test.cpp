@@ -1,10 +1,11 @@
-// The command line on minimax-m2 and olmoe models, end to end: `apex synth`
-// writes the model, `apex quantize` a Q8_0 of it, `apex perplexity` gives
-// the figure computed here from llama.cpp's logits (llama-perplexity's
-// chunking, independently written), and `apex kld` of the model against
-// itself is zero while against its Q8_0 it is small and positive.
-#include <gtest/gtest.h>
-#include <sys/wait.h>
+// The command line on every architecture the engine runs beyond the first
+// three, end to end: `apex synth --arch A` (with A's own flags) writes a
+// model, `apex quantize` a Q8_0 of it, `apex perplexity` gives the figure
+// computed here from llama.cpp's logits (llama-perplexity's chunking,
+// independently written), and `apex kld` of the model against itself is
+// zero while against its Q8_0 it is small and positive (the statistics
+// themselves are checked against the oracle in tests/eval). A new
+// architecture is one more row in kCases.
 
 #include <cmath>
 #include <cstdio>
@@ -45,13 +46,13 @@ struct CliCase {
   const char* synth_flags;
 };
 
-class WholeQkNormCli : public ::testing::TestWithParam<CliCase> {};
+class ArchCli : public ::testing::TestWithParam<CliCase> {};
 
-TEST_P(WholeQkNormCli, SynthQuantizePerplexityAndKld) {
+TEST_P(ArchCli, SynthQuantizePerplexityAndKld) {
   TempDir dir;
   const std::string model = dir.file("m.gguf"), q8 = dir.file("m-q8.gguf");
   CliRun r = run_apex(std::string("synth ") + GetParam().synth_flags +
-                      " --experts 4 --ff 64 --vocab 512 --ctx 256 --type f32 --no-progress " + model);
+                      " --ctx 256 --type f32 --no-progress " + model);
   ASSERT_EQ(r.rc, 0) << r.out;
   r = run_apex("quantize " + model + " " + q8 + " Q8_0");
   ASSERT_EQ(r.rc, 0) << r.out;
@@ -107,12 +108,30 @@ TEST_P(WholeQkNormCli, SynthQuantizePerplexityAndKld) {
   EXPECT_LT(kld_q8, 0.05);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Archs, WholeQkNormCli,
-    ::testing::Values(CliCase{"minimax_m2", "--arch minimax-m2 --layers 2 --embd 128 --heads 6 "
-                                            "--kv-heads 2 --head-dim 32 --rope-dim 16"},
-                      CliCase{"olmoe", "--arch olmoe --layers 2 --embd 128 --heads 4 --kv-heads 4"}),
-    [](const auto& info) { return std::string(info.param.label); });
+constexpr CliCase kCases[] = {
+    {"qwen35moe", "--arch qwen35moe --layers 4 --embd 128 --heads 4 --kv-heads 2 --head-dim 32 "
+                  "--experts 4 --ff 64 --ff-shared 96 --vocab 512 --ssm-state 16"},
+    {"nemotron_h_moe", "--arch nemotron_h_moe --layers 4 --layer-pattern 'ME*E' --embd 128 --heads 4 "
+                       "--kv-heads 2 --head-dim 32 --experts 4 --ff 64 --ff-shared 96 --vocab 512 "
+                       "--ssm-state 16 --ssm-inner 128 --expert-scale 2.5"},
+    {"glm4moe", "--arch glm4moe --layers 4 --embd 128 --heads 4 --kv-heads 2 --head-dim 48 "
+                "--experts 8 --ff 64 --vocab 512 --dense-lead 1 --ff-dense 160 --shared-experts 1 "
+                "--qk-norm 1 --expert-scale 2.5 --expert-norm 1 --mtp 1"},
+    {"deepseek2", "--arch deepseek2 --layers 3 --embd 128 --heads 4 --head-dim 48 --rope-dim 16 "
+                  "--v-head-dim 32 --q-lora-rank 64 --kv-lora-rank 32 --experts 8 --experts-used 2 "
+                  "--expert-groups 4 --expert-groups-used 2 --ff 64 --dense-lead 1 "
+                  "--shared-experts 1 --expert-scale 2.5 --vocab 512"},
+    {"gpt_oss", "--arch gpt-oss --layers 4 --embd 128 --heads 4 --kv-heads 2 --head-dim 32 "
+                "--experts 4 --ff 64 --vocab 512 --sliding-window 24 --yarn-factor 32 "
+                "--yarn-orig-ctx 128"},
+    {"minimax_m2", "--arch minimax-m2 --layers 2 --embd 128 --heads 6 --kv-heads 2 --head-dim 32 "
+                   "--rope-dim 16 --experts 4 --ff 64 --vocab 512"},
+    {"olmoe", "--arch olmoe --layers 2 --embd 128 --heads 4 --kv-heads 4 --experts 4 --ff 64 "
+              "--vocab 512"},
+};
+
+INSTANTIATE_TEST_SUITE_P(Archs, ArchCli, ::testing::ValuesIn(kCases),
+                         [](const auto& info) { return std::string(info.param.label); });
 
 }  // namespace
 }  // namespace apex::engine
