@@ -3,9 +3,14 @@
 #include <cmath>
 
 #include "engine/nemotron_h_moe.h"
+#include "engine/forward_deepseek2.h"
 #include "engine/gemma4.h"
 
 namespace apex::engine {
+
+// Per-architecture key readers that live beside their forward functions.
+Status read_minimax_m2_keys(const gguf::File& f, const std::string& arch, ModelConfig& c);
+
 namespace {
 
 Status read_delta_net_keys(const gguf::File& f, const std::string& arch, ModelConfig& c);
@@ -23,10 +28,43 @@ constexpr ArchTraits kArchs[] = {
     // sigmoid router with a selection bias, relu^2 experts (forward_nemotron_h_moe.cpp).
     {"nemotron_h_moe", RopeType::kNorm, false, false, true, false, false, ForwardKind::kMamba2Hybrid,
      "ffn_norm", false, false, read_nemotron_h_keys, load_nemotron_h_layers},
+    // src/models/glm4-moe.cpp (forward_glm4moe.cpp, which also reads its keys).
+    {"glm4moe", RopeType::kNeox, true, false, true, true, false, ForwardKind::kGlm4Moe,
+     "post_attention_norm", /*gated_q=*/false, /*partial_rope=*/true, read_glm4moe_keys,
+     /*load_layers=*/nullptr, /*optional_qk_norm=*/true, /*ungated_shared_expert=*/true},
+    // src/models/minimax-m2.cpp: q/k norms over the whole projections,
+    // partial NEOX RoPE, router by expert_gating_func (sigmoid) with a
+    // selection bias, top-k renormalised, no shared expert.
+    {"minimax-m2", RopeType::kNeox, false, true, true, false, true, ForwardKind::kWholeQkNorm,
+     "ffn_norm", /*gated_q=*/false, /*partial_rope=*/true, read_minimax_m2_keys,
+     /*load_layers=*/nullptr, false, false, /*qk_norm_whole=*/true, /*expert_selection_bias=*/true},
+    // src/models/olmoe.cpp: q/k norms over the whole projections, full NEOX
+    // RoPE, softmax router without renormalising the top k.
+    {"olmoe", RopeType::kNeox, false, true, true, false, false, ForwardKind::kWholeQkNorm,
+     "ffn_norm", /*gated_q=*/false, /*partial_rope=*/false, nullptr, nullptr,
+     false, false, /*qk_norm_whole=*/true},
+    // src/models/deepseek2.cpp (MLA files): latent attention with NORM RoPE
+    // on the qk_rope dims, its own routing (forward_deepseek2.cpp).
+    {"deepseek2", RopeType::kNorm, false, false, true, false, false, ForwardKind::kLatentAttention,
+     "ffn_norm", /*gated_q=*/false, /*partial_rope=*/true, read_deepseek2_keys,
+     /*load_layers=*/nullptr, /*optional_qk_norm=*/false,
+     /*ungated_shared_expert=*/false, /*qk_norm_whole=*/false,
+     /*expert_selection_bias=*/false, /*latent_attention=*/true, load_deepseek2_layer},
+    // src/models/openai-moe.cpp: NEOX rope with YaRN, biased q/k/v/o,
+    // attention sinks, sliding window on even blocks, top-k of the raw
+    // router logits weighted by their softmax, clamped SwiGLU.
+    {"gpt-oss", RopeType::kNeox, true, false, true, false, false, ForwardKind::kGptOss,
+     "post_attention_norm", /*gated_q=*/false, /*partial_rope=*/false, read_gptoss_keys,
+     /*load_layers=*/nullptr, /*optional_qk_norm=*/false,
+     /*ungated_shared_expert=*/false, /*qk_norm_whole=*/false,
+     /*expert_selection_bias=*/false, /*latent_attention=*/false, /*load_layer=*/nullptr,
+     /*oai_moe=*/true, /*yarn=*/true},
     // src/models/gemma4.cpp: NEOX RoPE, q/k norms, softmax router with
     // renormalised top-k; keys and tensors in config_gemma4.cpp.
-    {"gemma4", RopeType::kNeox, false, true, false, false, true, ForwardKind::kGemma4, "ffn_norm",
-     /*gated_q=*/false, /*partial_rope=*/false, read_gemma4_keys, load_gemma4_weights},
+    {.name = "gemma4", .rope = RopeType::kNeox, .qkv_bias = false, .qk_norm = true,
+     .requires_experts = false, .shared_expert = false, .norm_topk_weights = true,
+     .forward = ForwardKind::kGemma4, .ffn_norm_name = "ffn_norm", .read_keys = read_gemma4_keys,
+     .load_layers = load_gemma4_weights},
 };
 
 }  // namespace
@@ -38,7 +76,10 @@ const ArchTraits* find_arch_traits(std::string_view name) {
   return nullptr;
 }
 
-std::string_view supported_arch_list() { return "qwen2moe, qwen3moe, llama, qwen35moe, nemotron_h_moe, gemma4"; }
+std::string_view supported_arch_list() {
+  return "qwen2moe, qwen3moe, llama, qwen35moe, nemotron_h_moe, glm4moe, minimax-m2, olmoe, deepseek2, gpt-oss, "
+         "gemma4";
+}
 
 namespace {
 
@@ -156,7 +197,10 @@ Result<ModelConfig> read_config(const gguf::File& f) {
   c.head_dim = c.n_embd / c.n_head;
   if (f.get_int(key("attention.key_length"), v)) c.head_dim = v;
   int64_t v_len = c.head_dim;
-  if (f.get_int(key("attention.value_length"), v_len) && v_len != c.head_dim) {
+  if (f.get_int(key("attention.value_length"), v_len) && v_len != c.head_dim &&
+      c.arch->latent_attention) {
+    c.head_dim_v = v_len;
+  } else if (v_len != c.head_dim) {
     return make_error("{}: key_length {} != value_length {} is not supported", f.path(),
                       c.head_dim, v_len);
   }
@@ -189,11 +233,24 @@ Result<ModelConfig> read_config(const gguf::File& f) {
   if (f.get_float(key("rope.freq_base"), d)) c.rope_freq_base = static_cast<float>(d);
   std::string scaling;
   if (f.get_string(key("rope.scaling.type"), scaling) && scaling != "none" &&
-      scaling != "linear") {
+      scaling != "linear" && !(scaling == "yarn" && (c.arch->latent_attention || c.arch->yarn))) {
     return make_error("{}: rope scaling '{}' is not supported", f.path(), scaling);
   }
   if (f.get_float(key("rope.scaling.factor"), d) && d > 0) {
     c.rope_freq_scale = static_cast<float>(1.0 / d);
+  }
+  if (scaling == "yarn") {
+    // llama_context's set-up for YaRN without a log multiplier: ext_factor 1
+    // and an attn_factor of mscale(factor) / (1 + 0.1 ln factor) (ggml's rope
+    // multiplies the magnitude back in), times rope.scaling.attn_factor.
+    c.yarn.ext_factor = 1.0f;
+    c.yarn.n_ctx_orig = c.n_ctx_train;
+    if (f.get_int(key("rope.scaling.original_context_length"), v)) c.yarn.n_ctx_orig = v;
+    const float factor = 1.0f / c.rope_freq_scale;
+    float attn = factor <= 1.0f ? 1.0f : 0.1f * std::log(factor) + 1.0f;
+    attn *= 1.0f / (1.0f + 0.1f * std::log(factor));
+    if (f.get_float(key("rope.scaling.attn_factor"), d)) attn *= static_cast<float>(d);
+    c.yarn.attn_factor = attn;
   }
   if (f.get_int(key("expert_count"), v)) c.n_expert = static_cast<int>(v);
   if (f.get_int(key("expert_used_count"), v)) c.n_expert_used = static_cast<int>(v);

@@ -29,11 +29,31 @@ enum class ForwardKind {
   kTransformer,     // attention + FFN blocks (llama, qwen2moe, qwen3moe)
   kDeltaNetHybrid,  // Gated DeltaNet blocks between gated full-attention blocks (qwen35moe)
   kMamba2Hybrid,    // Mamba-2, attention and MoE FFN blocks, one kind each (nemotron_h_moe)
+  kGlm4Moe,         // leading dense blocks, sigmoid-routed experts + ungated shared expert (glm4moe)
+  kWholeQkNorm,     // attention + MoE blocks, q/k RMS-normed over whole projections (minimax-m2, olmoe)
+  kLatentAttention, // multi-head latent attention, dense lead + routed/shared experts (deepseek2)
+  kGptOss,          // biased attention with sinks, alternating sliding window, biased experts (gpt-oss)
   kGemma4,          // sliding-window and global blocks, a dense FFN beside the experts (gemma4)
 };
 
+// YaRN rope scaling as ggml's rope computes it (ggml_rope_ext's ext_factor,
+// attn_factor, beta_fast, beta_slow and the original context). ext_factor 0
+// is plain RoPE with only freq_scale applied.
+struct YarnParams {
+  float ext_factor = 0.0f;
+  float attn_factor = 1.0f;   // cos and sin are scaled by this (times the YaRN magnitude)
+  float beta_fast = 32.0f;    // llama.cpp's defaults; gpt-oss's loader reads no keys for them
+  float beta_slow = 1.0f;
+  int64_t n_ctx_orig = 0;     // rope.scaling.original_context_length, else context_length
+};
+
+// How router logits become expert probabilities (llama.cpp's
+// expert_gating_func: 1 softmax, 2 sigmoid).
+enum class ExpertGating { kSoftmax, kSigmoid };
+
 struct ModelConfig;
 struct ModelWeights;
+struct LayerWeights;
 
 // One row per architecture: what llama.cpp's graph builder for it does
 // (src/models/<arch>.cpp in the oracle's source).
@@ -62,7 +82,33 @@ struct ArchTraits {
   // Finds every block's tensors when the blocks are not the common
   // attention + FFN / Gated DeltaNet shapes weights.cpp knows (null: those).
   Status (*load_layers)(const gguf::File& f, const ModelConfig& c, ModelWeights& w) = nullptr;
+  // attn_{q,k}_norm may be absent (glm4moe: GLM-4.5-Air has none); qk_norm
+  // above makes them required.
+  bool optional_qk_norm = false;
+  // The shared expert's output is added as is: no ffn_gate_inp_shexp (glm4moe).
+  bool ungated_shared_expert = false;
+  // attn_q_norm / attn_k_norm gains span the whole q and k projections
+  // (q_dim, kv_dim): one RMS over all heads of a token (minimax-m2, olmoe).
+  bool qk_norm_whole = false;
+  // blk.N.exp_probs_b.bias [n_expert] is added to the expert probabilities
+  // to choose the top k, not to weight them (minimax-m2).
+  bool expert_selection_bias = false;
+  // Key and value widths may differ and YaRN rope scaling is accepted
+  // (deepseek2's multi-head latent attention caches a latent row).
+  bool latent_attention = false;
+  // Finds block il's tensors instead of weights.cpp's generic lookup, for
+  // architectures whose blocks it does not know (weights.h's find_weight).
+  Status (*load_layer)(const gguf::File& f, const ModelConfig& c, int il, LayerWeights& l) = nullptr;
+  // gpt-oss: attn_output.bias, attn_sinks, ffn_gate_inp.bias and the
+  // per-expert ffn_{gate,up,down}_exps.bias are part of every block.
+  bool oai_moe = false;
+  // rope.scaling.type "yarn" is understood (YarnParams); other architectures
+  // refuse it.
+  bool yarn = false;
 };
+
+// gpt-oss's own keys (forward_gptoss.cpp).
+Status read_gptoss_keys(const gguf::File& f, const std::string& arch, ModelConfig& c);
 
 // Null for an architecture the engine does not run.
 const ArchTraits* find_arch_traits(std::string_view name);
@@ -91,6 +137,11 @@ struct ModelConfig {
   int64_t ssm_n_group = 0;     // key heads
   int64_t ssm_dt_rank = 0;     // value heads
   std::vector<uint8_t> recurrent;  // per layer: 1 = Gated DeltaNet block, 0 = attention
+  // Sliding-window attention (gpt-oss, gemma4): blocks with swa[il] != 0
+  // see only the last n_swa positions.
+  int64_t n_swa = 0;
+  std::vector<uint8_t> swa;
+  YarnParams yarn;
   // Vocabulary facts perplexity needs (tokenizer.ggml.*).
   int32_t bos_id = -1;
   bool add_bos = false;
@@ -100,13 +151,41 @@ struct ModelConfig {
   int64_t ssm_d_inner = 0;
   std::vector<uint8_t> ffn_block;  // per layer: 1 = an FFN-only block (nemotron_h_moe "E")
   bool expert_weights_norm = false;  // expert_weights_norm: renormalise the top-k weights
+  // DeepSeek-V3-style routing (glm4moe): the first n_dense_lead blocks have a
+  // dense FFN; experts are scored by sigmoid (expert_gating_func 2) and
+  // chosen by score + exp_probs_b; expert_weights_norm renormalises the k
+  // scores.
+  int n_dense_lead = 0;
+  bool sigmoid_gating = false;
+  ExpertGating expert_gating = ExpertGating::kSoftmax;  // expert_gating_func
+  // Multi-head latent attention (ArchTraits::latent_attention, deepseek2).
+  int64_t head_dim_v = 0;      // attention.value_length when it differs from key_length
+  int64_t q_lora_rank = 0;     // 0: a plain attn_q
+  int64_t kv_lora_rank = 0;    // the latent: key_length = kv_lora_rank + n_rot, value_length = kv_lora_rank
+  int64_t head_dim_k_mla = 0;  // key_length_mla: qk_nope + qk_rope per head
+  int64_t head_dim_v_mla = 0;  // value_length_mla
+  int n_expert_shared = 0;     // expert_shared_count
+  bool expert_sigmoid = false;       // expert_gating_func 2 (else softmax)
+  int n_expert_groups = 0;     // expert_group_count
+  int n_group_used = 0;        // expert_group_used_count
+  // YaRN as llama_context derives it from rope.scaling.* (0 / 1: none).
+  float rope_ext_factor = 0.0f;
+  float rope_attn_factor = 1.0f;
+  float yarn_beta_fast = 32.0f;
+  float yarn_beta_slow = 1.0f;
+  int64_t n_ctx_orig_yarn = 0;
+  float rope_yarn_log_mul = 0.0f;  // mscale_all_dim
+
+  int64_t kv_dim_v() const { return (head_dim_v > 0 ? head_dim_v : head_dim) * n_head_kv; }
 
   int64_t q_dim() const { return head_dim * n_head; }
   int64_t kv_dim() const { return head_dim * n_head_kv; }
   bool is_moe() const { return n_expert > 0; }
+  bool is_moe_layer(int layer) const { return is_moe() && layer >= n_dense_lead; }
   bool is_recurrent(int layer) const {
     return !recurrent.empty() && recurrent[static_cast<size_t>(layer)] != 0;
   }
+  bool is_swa(int layer) const { return !swa.empty() && swa[static_cast<size_t>(layer)] != 0; }
   int64_t ssm_key_dim() const { return ssm_d_state * ssm_n_group; }
   int64_t ssm_value_dim() const { return ssm_d_inner > 0 ? ssm_d_inner : ssm_d_state * ssm_dt_rank; }
   int64_t ssm_conv_dim() const { return 2 * ssm_key_dim() + ssm_value_dim(); }
@@ -115,15 +194,16 @@ struct ModelConfig {
   }
   // gemma4: sliding-window blocks have their own head width, KV heads and
   // RoPE base (head_dim, n_head_kv, rope_freq_base are the global blocks').
-  std::vector<uint8_t> swa;      // per layer: 1 = sliding-window block
   int64_t head_dim_swa = 0;
   int n_head_kv_swa = 0;
-  int64_t n_swa = 0;             // a query at position p sees keys in (p - n_swa, p]
   float rope_freq_base_swa = 10000.0f;
   float final_logit_softcap = 0.0f;  // > 0: logits = cap * tanh(logits / cap)
   int64_t cache_kv_dim = 0;      // > 0: the widest K/V row of any block (the cache's width)
-  bool is_swa(int layer) const { return !swa.empty() && swa[static_cast<size_t>(layer)] != 0; }
 };
+
+// ArchTraits::read_keys of architectures whose reader lives beside their
+// forward function: glm4moe (forward_glm4moe.cpp).
+Status read_glm4moe_keys(const gguf::File& f, const std::string& arch, ModelConfig& c);
 
 // Reads and checks the hyper-parameters; the error names the missing or bad
 // key (or the unsupported architecture).

@@ -153,6 +153,12 @@ void forward_transformer(const Model& model, KvCache& cache, RecurrentState&,
   forward(model, cache, tokens, T, pos0, logits, last_only, observer);
 }
 
+void forward_whole_qk_norm_fn(const Model& model, KvCache& cache, RecurrentState&,
+                              const int32_t* tokens, int64_t T, int64_t pos0, float* logits,
+                              bool last_only, MatmulObserver* observer) {
+  forward_whole_qk_norm(model, cache, tokens, T, pos0, logits, last_only, observer);
+}
+
 constexpr struct {
   ForwardKind kind;
   ForwardFn fn;
@@ -160,6 +166,10 @@ constexpr struct {
     {ForwardKind::kTransformer, forward_transformer},
     {ForwardKind::kDeltaNetHybrid, forward_delta_net_hybrid},
     {ForwardKind::kMamba2Hybrid, forward_mamba2_hybrid},
+    {ForwardKind::kGlm4Moe, forward_glm4moe},
+    {ForwardKind::kWholeQkNorm, forward_whole_qk_norm_fn},
+    {ForwardKind::kLatentAttention, forward_deepseek2},
+    {ForwardKind::kGptOss, forward_gptoss},
     {ForwardKind::kGemma4, forward_gemma4},
 };
 
@@ -176,7 +186,8 @@ ForwardFn forward_fn(ForwardKind kind) {
 Context::Context(const Model& model, int64_t n_ctx)
     : model_(model),
       cache_(model.config.n_layer, n_ctx > 0 ? n_ctx : model.config.n_ctx_train,
-             model.config.cache_kv_dim > 0 ? model.config.cache_kv_dim : model.config.kv_dim()),
+             model.config.cache_kv_dim > 0 ? model.config.cache_kv_dim : model.config.kv_dim(),
+             model.config.cache_kv_dim > 0 ? model.config.cache_kv_dim : model.config.kv_dim_v()),
       recurrent_(model.config) {}
 
 Status Context::eval(std::span<const int32_t> tokens, std::vector<float>* logits, int64_t n_batch,

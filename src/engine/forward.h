@@ -64,6 +64,27 @@ void forward_delta_net_hybrid(const Model& model, KvCache& cache, RecurrentState
                               const int32_t* tokens, int64_t n_tokens, int64_t pos0,
                               float* logits, bool last_only, MatmulObserver* observer = nullptr);
 
+// The same for GLM-4.5-style MoE (ForwardKind::kGlm4Moe, forward_glm4moe.cpp);
+// `state` is unused (no recurrent blocks).
+void forward_glm4moe(const Model& model, KvCache& cache, RecurrentState& state,
+                     const int32_t* tokens, int64_t n_tokens, int64_t pos0, float* logits,
+                     bool last_only, MatmulObserver* observer = nullptr);
+// The same for transformers whose q/k norms span the whole projections
+// (ForwardKind::kWholeQkNorm: minimax-m2, olmoe; forward_minimax_m2.cpp).
+void forward_whole_qk_norm(const Model& model, KvCache& cache, const int32_t* tokens,
+                           int64_t n_tokens, int64_t pos0, float* logits, bool last_only,
+                           MatmulObserver* observer = nullptr);
+
+// The same for multi-head latent attention models (ForwardKind::kLatentAttention,
+// deepseek2; forward_deepseek2.cpp). `state` is unused.
+void forward_deepseek2(const Model& model, KvCache& cache, RecurrentState& state,
+                       const int32_t* tokens, int64_t n_tokens, int64_t pos0, float* logits,
+                       bool last_only, MatmulObserver* observer = nullptr);
+// The same for gpt-oss (ForwardKind::kGptOss, forward_gptoss.cpp); `state`
+// is unused.
+void forward_gptoss(const Model& model, KvCache& cache, RecurrentState& state,
+                    const int32_t* tokens, int64_t n_tokens, int64_t pos0, float* logits,
+                    bool last_only, MatmulObserver* observer = nullptr);
 // The same for Gemma 4 (ForwardKind::kGemma4, forward_gemma4.cpp); `state`
 // is unused.
 void forward_gemma4(const Model& model, KvCache& cache, RecurrentState& state, const int32_t* tokens,

@@ -184,7 +184,7 @@ void experts(const ModelConfig& c, const LayerWeights& l, const float* a, const 
 void attention_block(const ModelConfig& c, const ModelWeights& w, const LayerWeights& l, KvCache& cache,
                      int il, const float* h, int64_t T, int64_t pos0, float* out, MatmulObserver* observer) {
   const bool swa = c.is_swa(il);
-  ModelConfig lc = c;  // the block's own head geometry, for attention_ext
+  ModelConfig lc = c;  // the block's own head geometry
   lc.head_dim = swa ? c.head_dim_swa : c.head_dim;
   lc.n_head_kv = swa ? c.n_head_kv_swa : c.n_head_kv;
   const int64_t E = c.n_embd, HD = lc.head_dim, QD = lc.q_dim(), KVD = lc.kv_dim();
@@ -224,7 +224,8 @@ void attention_block(const ModelConfig& c, const ModelWeights& w, const LayerWei
   });
   for (int64_t t = 0; t < T; ++t) cache.store(il, pos0 + t, &k[t * W], &v[t * W]);
   // Gemma 4 does not scale q.k (its attention scaling is 1).
-  attention_ext(lc, cache, il, q.data(), T, pos0, attn.data(), 1.0f, swa ? c.n_swa : 0);
+  attention(AttentionShape{lc.n_head, lc.n_head_kv, HD, HD, 1.0f}, cache, il, q.data(), T, pos0,
+            attn.data(), /*sinks=*/nullptr, swa ? c.n_swa : 0);
   observe(observer, l.wo, -1, attn.data(), T);
   matmul(l.wo, 0, attn.data(), T, out, E);
 }

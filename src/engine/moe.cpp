@@ -1,6 +1,7 @@
 #include "engine/moe.h"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 #include "engine/matmul.h"
@@ -9,11 +10,25 @@
 namespace apex::engine {
 
 Routing route(const float* router_logits, int n_expert, int k, bool renormalise, float scale) {
+  return route(router_logits, n_expert, k, ExpertGating::kSoftmax, nullptr, renormalise, scale);
+}
+
+Routing route(const float* router_logits, int n_expert, int k, ExpertGating gating,
+              const float* selection_bias, bool renormalise, float scale) {
   std::vector<float> probs(router_logits, router_logits + n_expert);
-  softmax(probs.data(), n_expert);
+  if (gating == ExpertGating::kSoftmax) {
+    softmax(probs.data(), n_expert);
+  } else {
+    // ggml_sigmoid: 1 / (1 + expf(-x)), element by element.
+    for (float& p : probs) p = 1.0f / (1.0f + std::exp(-p));
+  }
+  std::vector<float> select = probs;
+  if (selection_bias != nullptr) {
+    for (int e = 0; e < n_expert; ++e) select[e] = probs[e] + selection_bias[e];
+  }
   std::vector<int> order(static_cast<size_t>(n_expert));
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return probs[a] > probs[b]; });
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return select[a] > select[b]; });
   Routing r;
   r.experts.assign(order.begin(), order.begin() + k);
   for (int e : r.experts) r.weights.push_back(probs[e]);
@@ -21,6 +36,31 @@ Routing route(const float* router_logits, int n_expert, int k, bool renormalise,
     float sum = 0.0f;
     for (float w : r.weights) sum += w;
     sum = std::max(sum, 6.103515625e-5f);  // smallest normal F16
+    for (float& w : r.weights) w /= sum;
+  }
+  if (scale != 0.0f && scale != 1.0f) {
+    for (float& w : r.weights) w *= scale;
+  }
+  return r;
+}
+
+Routing route_by_sigmoid(const float* router_logits, const float* bias, int n_expert, int k,
+                      bool renormalise, float scale) {
+  std::vector<float> probs(static_cast<size_t>(n_expert)), choice(probs.size());
+  for (int e = 0; e < n_expert; ++e) {
+    probs[e] = 1.0f / (1.0f + std::exp(-router_logits[e]));  // ggml's sigmoid
+    choice[e] = bias != nullptr ? probs[e] + bias[e] : probs[e];
+  }
+  std::vector<int> order(static_cast<size_t>(n_expert));
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return choice[a] > choice[b]; });
+  Routing r;
+  r.experts.assign(order.begin(), order.begin() + k);
+  for (int e : r.experts) r.weights.push_back(probs[e]);
+  if (renormalise) {
+    double total = 0.0;  // ggml_sum_rows adds in double
+    for (float w : r.weights) total += w;
+    const float sum = std::max(static_cast<float>(total), 6.103515625e-5f);  // smallest normal F16
     for (float& w : r.weights) w /= sum;
   }
   if (scale != 0.0f && scale != 1.0f) {
@@ -58,9 +98,30 @@ void moe_ffn(const ModelConfig& c, const LayerWeights& l, const float* x, int64_
   matmul(l.router, 0, x, n_tokens, logits.data(), c.n_expert);
   std::vector<Routing> routes(static_cast<size_t>(n_tokens));
   for (int64_t t = 0; t < n_tokens; ++t) {
-    routes[t] = route(&logits[t * c.n_expert], c.n_expert, k, c.arch->norm_topk_weights,
-                      c.expert_weights_scale);
+    routes[t] = c.sigmoid_gating
+                    ? route_by_sigmoid(&logits[t * c.n_expert], l.exp_probs_b ? l.exp_probs_b.f32() : nullptr,
+                                    c.n_expert, k, c.expert_weights_norm, c.expert_weights_scale)
+                    : route(&logits[t * c.n_expert], c.n_expert, k, c.expert_gating,
+                            l.exp_probs_b ? l.exp_probs_b.f32() : nullptr, c.arch->norm_topk_weights,
+                            c.expert_weights_scale);
   }
+  moe_experts(c, l, x, n_tokens, routes, out, observer);
+  if (!l.up_shexp) return;
+  // Shared expert, scaled by sigmoid(gate_inp_shexp . x) per token.
+  std::vector<float> shared(static_cast<size_t>(n_tokens * n_embd));
+  swiglu_ffn(l.gate_shexp, l.up_shexp, l.down_shexp, 0, x, n_tokens, shared.data(), observer);
+  // llama.cpp computes this gate as a matrix product with a [n_embd, 1] weight.
+  if (observer != nullptr && l.shexp_gate_inp) observer->on_matmul(l.shexp_gate_inp, -1, x, n_tokens);
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    const float gate = sigmoid(dot_f32(l.shexp_gate_inp.f32(), x + t * n_embd, n_embd));
+    for (int64_t i = 0; i < n_embd; ++i) out[t * n_embd + i] += shared[t * n_embd + i] * gate;
+  }
+}
+
+void moe_experts(const ModelConfig& c, const LayerWeights& l, const float* x, int64_t n_tokens,
+                 const std::vector<Routing>& routes, float* out, MatmulObserver* observer) {
+  const int64_t n_embd = c.n_embd;
+  const int k = c.n_expert_used;
   // Each expert runs once over the tokens routed to it. Slot rows: token t's
   // slot s is row t * k + s of u, g (n_ff wide) and expert_out (n_embd).
   // x is converted for the experts' up/gate type once; each expert reads its
@@ -121,16 +182,6 @@ void moe_ffn(const ModelConfig& c, const LayerWeights& l, const float* x, int64_
       const float* y = &expert_out[(t * k + s) * n_embd];
       for (int64_t i = 0; i < n_embd; ++i) o[i] = s == 0 ? y[i] * w : o[i] + y[i] * w;
     }
-  }
-  if (!l.up_shexp) return;
-  // Shared expert, scaled by sigmoid(gate_inp_shexp . x) per token.
-  std::vector<float> shared(static_cast<size_t>(n_tokens * n_embd));
-  swiglu_ffn(l.gate_shexp, l.up_shexp, l.down_shexp, 0, x, n_tokens, shared.data(), observer);
-  // llama.cpp computes this gate as a matrix product with a [n_embd, 1] weight.
-  if (observer != nullptr && l.shexp_gate_inp) observer->on_matmul(l.shexp_gate_inp, -1, x, n_tokens);
-  for (int64_t t = 0; t < n_tokens; ++t) {
-    const float gate = sigmoid(dot_f32(l.shexp_gate_inp.f32(), x + t * n_embd, n_embd));
-    for (int64_t i = 0; i < n_embd; ++i) out[t * n_embd + i] += shared[t * n_embd + i] * gate;
   }
 }
 

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <tuple>
+
 #include "engine/matmul.h"
 #include "quant/type_table.h"
 
@@ -74,7 +76,8 @@ Result<Weight> find_weight(const gguf::File& f, const std::string& name, std::ve
   return Registry(f).get(name, std::move(shape), required);
 }
 
-Result<Weight> find_f32_weight(const gguf::File& f, const std::string& name, int64_t n, bool required) {
+Result<Weight> find_weight_f32(const gguf::File& f, const std::string& name, int64_t n,
+                               bool required) {
   return Registry(f).get_f32(name, n, required);
 }
 
@@ -102,6 +105,10 @@ Result<std::unique_ptr<Model>> load_model(const std::string& path) {
   for (int il = 0; il < c.n_layer; ++il) {
     LayerWeights& l = w.layers[static_cast<size_t>(il)];
     auto n = [&](const char* suffix) { return fmt::format("blk.{}.{}", il, suffix); };
+    if (a.load_layer != nullptr) {
+      if (Status s = a.load_layer(*model->file, c, il, l); !s) return s.error();
+      continue;
+    }
     APEX_TRY_ASSIGN(l.attn_norm, reg.get_f32(n("attn_norm.weight"), c.n_embd));
     if (c.is_recurrent(il)) {
       const int64_t conv = c.ssm_conv_dim(), heads = c.ssm_dt_rank;
@@ -130,12 +137,15 @@ Result<std::unique_ptr<Model>> load_model(const std::string& path) {
       APEX_TRY_ASSIGN(l.bk, reg.get_f32(n("attn_k.bias"), c.kv_dim()));
       APEX_TRY_ASSIGN(l.bv, reg.get_f32(n("attn_v.bias"), c.kv_dim()));
     }
-    if (a.qk_norm && !c.is_recurrent(il)) {
-      APEX_TRY_ASSIGN(l.q_norm, reg.get_f32(n("attn_q_norm.weight"), c.head_dim));
-      APEX_TRY_ASSIGN(l.k_norm, reg.get_f32(n("attn_k_norm.weight"), c.head_dim));
+    if ((a.qk_norm || a.optional_qk_norm) && !c.is_recurrent(il)) {
+      // Per-head gains, or gains spanning the whole projections (qk_norm_whole).
+      const int64_t q_norm_n = a.qk_norm_whole ? c.q_dim() : c.head_dim;
+      const int64_t k_norm_n = a.qk_norm_whole ? c.kv_dim() : c.head_dim;
+      APEX_TRY_ASSIGN(l.q_norm, reg.get_f32(n("attn_q_norm.weight"), q_norm_n, a.qk_norm));
+      APEX_TRY_ASSIGN(l.k_norm, reg.get_f32(n("attn_k_norm.weight"), k_norm_n, a.qk_norm));
     }
     APEX_TRY_ASSIGN(l.ffn_norm, reg.get_f32(n(fmt::format("{}.weight", a.ffn_norm_name).c_str()), c.n_embd));
-    if (!c.is_moe()) {
+    if (!c.is_moe_layer(il)) {
       const gguf::TensorInfo* up = model->file->find_tensor(n("ffn_up.weight"));
       if (up == nullptr || up->ne.size() < 2) return make_error("{}: missing tensor {}", path, n("ffn_up.weight"));
       const int64_t n_ff = up->ne[1];
@@ -151,11 +161,28 @@ Result<std::unique_ptr<Model>> load_model(const std::string& path) {
     APEX_TRY_ASSIGN(l.gate_exps, reg.get(n("ffn_gate_exps.weight"), {c.n_embd, n_ff, c.n_expert}));
     APEX_TRY_ASSIGN(l.up_exps, reg.get(n("ffn_up_exps.weight"), {c.n_embd, n_ff, c.n_expert}));
     APEX_TRY_ASSIGN(l.down_exps, reg.get(n("ffn_down_exps.weight"), {n_ff, c.n_embd, c.n_expert}));
+    if (c.sigmoid_gating || a.expert_selection_bias) {
+      // llama.cpp's loaders for sigmoid-gated MoE (glm4moe) and minimax-m2 require it.
+      APEX_TRY_ASSIGN(l.exp_probs_b, reg.get_f32(n("exp_probs_b.bias"), c.n_expert));
+    }
+    if (a.oai_moe) {
+      APEX_TRY_ASSIGN(l.bo, reg.get_f32(n("attn_output.bias"), c.n_embd));
+      APEX_TRY_ASSIGN(l.attn_sinks, reg.get_f32(n("attn_sinks.weight"), c.n_head));
+      APEX_TRY_ASSIGN(l.router_b, reg.get_f32(n("ffn_gate_inp.bias"), c.n_expert));
+      for (auto [dst, name, rows] : {std::tuple{&l.gate_exps_b, "ffn_gate_exps.bias", n_ff},
+                                     std::tuple{&l.up_exps_b, "ffn_up_exps.bias", n_ff},
+                                     std::tuple{&l.down_exps_b, "ffn_down_exps.bias", c.n_embd}}) {
+        APEX_TRY_ASSIGN(*dst, reg.get(n(name), {rows, c.n_expert}));
+        if (dst->type != quant::TypeId::F32) return make_error("{}: tensor {} must be F32", path, n(name));
+      }
+    }
     if (a.shared_expert) {
       const gguf::TensorInfo* sh = model->file->find_tensor(n("ffn_up_shexp.weight"));
       if (sh == nullptr || sh->ne.size() < 2) return make_error("{}: missing tensor {}", path, n("ffn_up_shexp.weight"));
       const int64_t n_ff_sh = sh->ne[1];
-      APEX_TRY_ASSIGN(l.shexp_gate_inp, reg.get_f32(n("ffn_gate_inp_shexp.weight"), c.n_embd));
+      if (!a.ungated_shared_expert) {
+        APEX_TRY_ASSIGN(l.shexp_gate_inp, reg.get_f32(n("ffn_gate_inp_shexp.weight"), c.n_embd));
+      }
       APEX_TRY_ASSIGN(l.gate_shexp, reg.get(n("ffn_gate_shexp.weight"), {c.n_embd, n_ff_sh}));
       APEX_TRY_ASSIGN(l.up_shexp, reg.get(n("ffn_up_shexp.weight"), {c.n_embd, n_ff_sh}));
       APEX_TRY_ASSIGN(l.down_shexp, reg.get(n("ffn_down_shexp.weight"), {n_ff_sh, c.n_embd}));

@@ -60,6 +60,16 @@ struct LayerWeights {
   // [d_inner / groups, groups]; MoE blocks: the expert-selection bias.
   Weight ssm_in, ssm_conv1d_b, ssm_d;
   Weight exp_probs_b;                // [n_expert] F32
+  // Multi-head latent attention (deepseek2): wq_a -> q_a_norm -> wq_b, or wq.
+  Weight wq_a, q_a_norm, wq_b;       // [n_embd, q_lora], [q_lora], [q_lora, n_head * k_mla]
+  Weight wkv_a_mqa, kv_a_norm;       // [n_embd, kv_lora + n_rot], [kv_lora]
+  Weight wk_b, wv_b;                 // [qk_nope, kv_lora, n_head], [kv_lora, v_mla, n_head]
+  // gpt-oss (ArchTraits::oai_moe), all F32.
+  Weight bo;                         // attn_output.bias [n_embd]
+  Weight attn_sinks;                 // [n_head]: one extra softmax logit per head
+  Weight router_b;                   // ffn_gate_inp.bias [n_expert]
+  Weight gate_exps_b, up_exps_b;     // [n_ff, n_expert]
+  Weight down_exps_b;                // [n_embd, n_expert]
   // gemma4.
   Weight post_attn_norm, post_ffw_norm;  // post_attention_norm, post_ffw_norm [n_embd]
   Weight pre_ffw_norm_2, post_ffw_norm_1, post_ffw_norm_2;  // MoE blocks [n_embd]
@@ -93,12 +103,11 @@ Result<Weight> load_weight(const gguf::File& f, const std::string& name, std::ve
 // the first missing tensor, bad shape or type the engine cannot multiply.
 Result<std::unique_ptr<Model>> load_model(const std::string& path);
 
-// One tensor by name, checked against the expected ggml shape (an empty
-// Weight when absent and not required); for ArchTraits::load_layers.
+// For ArchTraits::load_layer: tensor `name` checked against the ggml-order
+// shape (an absent optional one is an empty Weight), or an F32 vector.
 Result<Weight> find_weight(const gguf::File& f, const std::string& name, std::vector<int64_t> shape,
                            bool required = true);
-// A vector that must be F32 (norm gains, scales).
-Result<Weight> find_f32_weight(const gguf::File& f, const std::string& name, int64_t n,
+Result<Weight> find_weight_f32(const gguf::File& f, const std::string& name, int64_t n,
                                bool required = true);
 
 }  // namespace apex::engine

@@ -1,6 +1,9 @@
 #include "synth/arch.h"
 #include "synth/arch_gptoss.h"
 
+#include "synth/arch_minimax_m2.h"
+#include "synth/arch_olmoe.h"
+#include "synth/arch_deepseek2.h"
 #include "synth/arch_gemma4.h"
 
 namespace apex::synth {
@@ -132,10 +135,20 @@ const ArchSpec kArchs[] = {
     kNemotronHMoeArch,
     {"gpt-oss", true, true, true, false, false, false, false, kHead, kGptOssLayer, kTail,
      gptoss_metadata, gptoss_validate},
+    kGlm4MoeArch,
+    {"minimax-m2", true, true, true, false, false, false, false, kHead, kMinimaxM2Layer, kTail,
+     minimax_m2_metadata, minimax_m2_validate},
+    {"olmoe", true, false, false, false, false, false, false, kHead, kOlmoeLayer, kTail, nullptr,
+     olmoe_validate},
+    // DeepSeek-V2/V3, Kimi-K2: multi-head latent attention (arch_deepseek2.h).
+    {"deepseek2", true, true, true, false, true, false, false, kHead, kDeepseek2Layer, kTail,
+     deepseek2_metadata, deepseek2_validate, deepseek2_has_tensor},
     // Gemma 4 (dense or MoE): tables and hooks in arch_gemma4.{h,cpp}.
-    {"gemma4", false, true, true, false, false, true, false, gemma4::kHead, gemma4::kLayer,
-     gemma4::kTail, gemma4::metadata, gemma4::validate, gemma4::has_tensor,
-     gemma4::has_global_tensor},
+    {.name = "gemma4", .requires_experts = false, .free_head_dim = true, .expert_ff_key = true,
+     .shared_expert = false, .vocab_size_key = false, .rope_dim_key = true, .delta_net_hybrid = false,
+     .head = gemma4::kHead, .layer = gemma4::kLayer, .tail = gemma4::kTail,
+     .metadata = gemma4::metadata, .validate = gemma4::validate, .has_tensor = gemma4::has_tensor,
+     .has_global_tensor = gemma4::has_global_tensor},
 };
 
 }  // namespace
@@ -147,6 +160,9 @@ const ArchSpec* find_arch(std::string_view name) {
   return nullptr;
 }
 
-std::string_view arch_name_list() { return "qwen2moe, qwen3moe, llama, qwen35moe, nemotron_h_moe, gpt-oss, gemma4"; }
+std::string_view arch_name_list() {
+  return "qwen2moe, qwen3moe, llama, qwen35moe, nemotron_h_moe, gpt-oss, glm4moe, minimax-m2, olmoe, deepseek2, "
+         "gemma4";
+}
 
 }  // namespace apex::synth

@@ -42,11 +42,19 @@ enum class Dim : uint8_t {
   kMambaNormGroup,  // ssm_d_inner / ssm_n_group: width of one grouped-RMS-norm group
   kSsmGroups,    // ssm_n_group
   kNHead,     // n_head: one value per query head (gpt-oss attention sinks)
+  kFFDense,   // n_ff_dense: FFN width of the dense blocks (glm4moe, deepseek2) or of the dense FFN beside the experts (gemma4)
+  kFFShexp,   // n_ff * n_expert_shared: shared-expert width counted in experts (glm4moe)
+  // deepseek2 multi-head latent attention and its FFN widths.
+  kQLora,       // q_lora_rank
+  kKVLora,      // kv_lora_rank
+  kKVLoraRope,  // kv_lora_rank + rope_dim: the compressed KV and the shared rotated key
+  kQkNope,      // head_dim - rope_dim: the unrotated part of a query/key head
+  kVHead,       // v_head_dim
+  kOutMla,      // n_head * v_head_dim
   // gemma4: sliding-window blocks have their own head width and KV heads.
   kQSwa,          // head_dim_swa * n_head
   kKVSwa,         // head_dim_swa * n_head_kv_swa
   kHeadDimSwa,    // head_dim_swa
-  kFFDense,       // n_ff_dense: the dense FFN beside the experts
   kFF2,           // 2 * n_ff: fused gate and up expert projections
   kHalfHeadDim,   // head_dim / 2: one RoPE frequency factor per pair
   kPerLayerAll,   // n_embd_per_layer * n_layer
@@ -64,6 +72,7 @@ enum class Init : uint8_t {
   kSsmA,       // Gated DeltaNet decay rate A = -exp(A_log): about -1, always negative
   kConv,       // causal conv1d taps: N(0, 1/ne0), kept F32
   kSink,       // attention-sink logits (gpt-oss): N(0, 1), as large as a q.k score
+  kExpertBias, // expert-selection bias (exp_probs_b): N(0, 0.1^2), big enough to change picks
   kRopeFreqs,  // gemma4 rope_freqs: 1 for the rotated pairs, 1e30 (no turn) for the rest
 };
 
@@ -109,17 +118,20 @@ struct ArchSpec {
   void (*metadata)(const Options& o, gguf::Layout& l) = nullptr;
   Status (*validate)(const Options& o) = nullptr;
   bool (*has_tensor)(const Options& o, int il, const TensorSpec& spec) = nullptr;
-  //  - has_global_tensor: whether head or tail tensor `spec` exists
-  //    (optional global tensors: gemma4's per-layer embeddings).
+  // Accepts Options::n_mtp (multi-token-prediction blocks after the trunk)
+  // outside the Gated DeltaNet hybrids; the hooks write and check the rest.
+  bool mtp_blocks = false;
+  // Whether head or tail tensor `spec` exists (optional global tensors:
+  // gemma4's per-layer embeddings); null: all of them.
   bool (*has_global_tensor)(const Options& o, const TensorSpec& spec) = nullptr;
 };
 
 // Architectures whose table and hooks live in their own file (arch_<name>.cpp).
 extern const ArchSpec kNemotronHMoeArch;
+extern const ArchSpec kGlm4MoeArch;
 
 // Null when the name is not a known architecture.
 const ArchSpec* find_arch(std::string_view name);
-// "qwen2moe, qwen3moe, llama, qwen35moe, nemotron_h_moe, gpt-oss"
 std::string_view arch_name_list();
 
 }  // namespace apex::synth

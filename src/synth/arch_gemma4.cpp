@@ -34,7 +34,7 @@ void metadata(const Options& o, gguf::Layout& l) {
   auto u32 = [](int64_t v) { return gguf::Value(static_cast<uint32_t>(v)); };
   auto key = [](const char* suffix) { return std::string("gemma4.") + suffix; };
   // feed_forward_length is the dense FFN; the experts' width has its own key.
-  l.set(key("feed_forward_length"), u32(o.n_ff_dense > 0 ? o.n_ff_dense : o.n_ff));
+  l.set(key("feed_forward_length"), u32(o.n_ff_dense > 0 ? o.n_ff_dense : 2 * o.n_ff));
   if (kv_heads_swa(o) != o.n_head_kv) {
     gguf::Array kv{gguf::ValueType::INT32, {}};
     for (int il = 0; il < o.n_layer; ++il) {

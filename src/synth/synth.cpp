@@ -31,8 +31,10 @@ struct Dims {
   int64_t conv_kernel, ssm_state, ssm_heads, ssm_groups;
   int64_t mamba_inner = 0;
   int64_t n_head = 0;
-  // gemma4's sliding-window blocks, dense FFN and per-layer embeddings.
-  int64_t head_dim_swa = 0, kv_heads_swa = 0, ff_dense = 0, per_layer = 0, n_layer = 0;
+  int64_t ff_dense = 0, ff_shexp = 0;
+  int64_t q_lora = 0, kv_lora = 0, rope = 0, v_head = 0;
+  // gemma4's sliding-window blocks and per-layer embeddings.
+  int64_t head_dim_swa = 0, kv_heads_swa = 0, per_layer = 0, n_layer = 0;
 
   int64_t resolve(Dim d) const {
     switch (d) {
@@ -59,10 +61,17 @@ struct Dims {
       case Dim::kMambaNormGroup: return mamba_inner / ssm_groups;
       case Dim::kSsmGroups: return ssm_groups;
       case Dim::kNHead: return n_head;
+      case Dim::kQLora: return q_lora;
+      case Dim::kKVLora: return kv_lora;
+      case Dim::kKVLoraRope: return kv_lora + rope;
+      case Dim::kQkNope: return head_dim - rope;
+      case Dim::kVHead: return v_head;
+      case Dim::kOutMla: return n_head * v_head;
+      case Dim::kFFDense: return ff_dense;
+      case Dim::kFFShexp: return ff_shexp;
       case Dim::kQSwa: return head_dim_swa * n_head;
       case Dim::kKVSwa: return head_dim_swa * kv_heads_swa;
       case Dim::kHeadDimSwa: return head_dim_swa;
-      case Dim::kFFDense: return ff_dense;
       case Dim::kFF2: return 2 * ff;
       case Dim::kHalfHeadDim: return head_dim / 2;
       case Dim::kPerLayerAll: return per_layer * n_layer;
@@ -76,23 +85,24 @@ int64_t resolved_head_dim(const Options& o) {
   return o.head_dim > 0 ? o.head_dim : (o.n_head > 0 ? o.n_embd / o.n_head : 0);
 }
 
+int64_t resolved_rope_dim(const Options& o) {
+  return o.rope_dim > 0 ? o.rope_dim : resolved_head_dim(o) / 4;
+}
+
 Dims make_dims(const Options& o) {
   const int64_t hd = resolved_head_dim(o);
   Dims d{o.n_embd, o.n_vocab,      hd * o.n_head,
          hd * o.n_head_kv, hd, o.n_ff, o.n_ff_shared > 0 ? o.n_ff_shared : o.n_ff,
          o.n_expert, o.ssm_d_conv, o.ssm_d_state, o.ssm_dt_rank, o.ssm_n_group,
-         o.ssm_d_inner > 0 ? o.ssm_d_inner : 2 * o.n_embd,
-         o.n_head};
+         o.ssm_d_inner > 0 ? o.ssm_d_inner : 2 * o.n_embd, o.n_head,
+         o.n_ff_dense > 0 ? o.n_ff_dense : 2 * o.n_ff, o.n_ff * o.n_expert_shared};
+  d.q_lora = o.q_lora_rank, d.kv_lora = o.kv_lora_rank, d.rope = resolved_rope_dim(o);
+  d.v_head = o.v_head_dim > 0 ? o.v_head_dim : hd - d.rope;
   d.head_dim_swa = o.head_dim_swa > 0 ? o.head_dim_swa : hd;
   d.kv_heads_swa = o.n_head_kv_swa > 0 ? o.n_head_kv_swa : o.n_head_kv;
-  d.ff_dense = o.n_ff_dense > 0 ? o.n_ff_dense : o.n_ff;
   d.per_layer = o.n_embd_per_layer;
   d.n_layer = o.n_layer;
   return d;
-}
-
-int64_t resolved_rope_dim(const Options& o) {
-  return o.rope_dim > 0 ? o.rope_dim : resolved_head_dim(o) / 4;
 }
 
 // llama.cpp's rule (qwen35moe load_arch_hparams): block il is recurrent
@@ -149,6 +159,9 @@ void value_law(Init init, int64_t fan_in, int n_layer, float& offset, float& sca
       // A sink competes with the scaled q.k scores (about unit size here):
       // large enough that attention visibly leaks into it.
       offset = 0.0f, scale = 1.0f;
+      return;
+    case Init::kExpertBias:
+      offset = 0.0f, scale = 0.1f;
       return;
     case Init::kRopeFreqs:
       offset = 1.0f, scale = 0.0f;  // fill_values writes the fixed pattern
@@ -421,8 +434,8 @@ Status validate(const Options& o) {
     return make_error("synth: n_ff_shared applies only to qwen2moe and qwen35moe (arch is {})",
                       o.arch);
   }
-  if (o.n_mtp != 0 && !arch->delta_net_hybrid) {
-    return make_error("synth: n_mtp applies only to qwen35moe (arch is {})", o.arch);
+  if (o.n_mtp != 0 && !arch->delta_net_hybrid && !arch->mtp_blocks) {
+    return make_error("synth: n_mtp applies only to qwen35moe and glm4moe (arch is {})", o.arch);
   }
   if (arch->delta_net_hybrid) {
     if (o.ssm_d_conv < 2 || o.ssm_d_conv > 64) {

@@ -81,6 +81,31 @@ struct Options {
   int64_t yarn_orig_context = 4096;
   float yarn_beta_fast = 32.0f;
   float yarn_beta_slow = 1.0f;
+  // glm4moe (GLM-4.5/4.6/4.7) only. GLM-4.5-Air: 1 dense block of width
+  // 10944, experts of 1408, one shared expert, no q/k norms (the 355B model
+  // has them); with expert_weights_scale 2.5 and expert_weights_norm above.
+  int n_dense_lead = 1;               // leading_dense_block_count
+  // feed_forward_length of the dense blocks (glm4moe, deepseek2) or of the
+  // dense FFN beside the experts (gemma4); 0 = 2 * n_ff.
+  int64_t n_ff_dense = 0;
+  int n_expert_shared = 1;            // expert_shared_count (shared width n_ff * count)
+  bool qk_norm = true;                // attn_q_norm / attn_k_norm per block
+  // deepseek2 (DeepSeek-V3 / Kimi-K2 multi-head latent attention) only.
+  // head_dim is key_length_mla (qk_nope + qk_rope per head), rope_dim the
+  // rotated part qk_rope_head_dim (0: head_dim / 4). head_count_kv is
+  // written as 1 whatever n_head_kv says: MLA caches one latent "head".
+  int64_t q_lora_rank = 48;        // attention.q_lora_rank; 0: a plain attn_q
+  int64_t kv_lora_rank = 32;       // attention.kv_lora_rank
+  int64_t v_head_dim = 0;          // attention.value_length_mla; 0: head_dim - rope_dim
+  int expert_gating_func = 2;      // 1 softmax, 2 sigmoid (adds exp_probs_b, as V3 does)
+  // (expert_weights_scale / expert_weights_norm above apply too.)
+  int n_expert_groups = 0;         // expert_group_count (n_group); 0: key not written
+  int n_group_used = 0;            // expert_group_used_count (topk_group)
+  // YaRN context extension as DeepSeek-V3 ships it (factor 40 over 4096);
+  // factor 0 writes no rope.scaling keys.
+  float rope_yarn_factor = 0.0f;
+  int64_t rope_yarn_orig_ctx = 0;  // 0: context_length
+  float rope_yarn_mscale_all_dim = 1.0f;  // written as yarn_log_multiplier = 0.1 * this
   // gemma4 (Gemma 4) only. Sliding-window blocks alternate with global
   // ones: block il is global when (il + 1) % full_attention_interval == 0
   // (Gemma 4 26B-A4B: 5 sliding, 1 global). head_dim, n_head_kv and
@@ -89,7 +114,7 @@ struct Options {
   // 26B's partial_rotary_factor), written as the rope_freqs tensor.
   int64_t head_dim_swa = 0;          // attention.key_length_swa; 0 = head_dim
   int n_head_kv_swa = 0;             // KV heads of sliding blocks; 0 = n_head_kv
-  int64_t n_ff_dense = 0;            // the dense FFN next to the experts; 0 = n_ff
+  // (n_ff_dense below is the dense FFN next to the experts.)
   // attention.sliding_window: gpt-oss's sliding_window above.
   float rope_freq_base_swa = 10000.0f;
   float final_logit_softcapping = 30.0f;  // 0: none

@@ -89,6 +89,24 @@ synth::Options small_nemotron_h_moe() {
   return o;
 }
 
+// DeepSeek-V3-shaped MLA (rows of 128 in attn_k_b, of the 256-wide latent
+// in attn_v_b and of the 384-wide q_lora in attn_q_b), one leading dense
+// block, two shared experts, sigmoid gating with exp_probs_b.
+synth::Options small_deepseek2(int layers) {
+  synth::Options o = small_moe("deepseek2", layers);
+  o.n_expert = 4;
+  o.head_dim = 192;
+  o.rope_dim = 64;
+  o.v_head_dim = 128;
+  o.q_lora_rank = 384;
+  o.kv_lora_rank = 256;
+  o.n_dense_lead = 1;
+  o.n_ff_dense = 512;
+  o.n_expert_shared = 2;
+  o.expert_weights_scale = 2.5f;
+  return o;
+}
+
 // Gemma 4 shaped like the 26B-A4B: five sliding-window blocks per global
 // block, global heads twice as wide with fewer KV heads and no attn_v, a
 // dense FFN beside the experts, fused ffn_gate_up_exps, per-expert
@@ -153,6 +171,25 @@ const std::vector<Model>& models() {
     oss.sliding_window = 16;
     oss.yarn_factor = 32.0f;
     v.push_back(synthetic("gptoss_10l", oss));
+    // 8 layers of glm4moe: block 0 dense (ffn_down counted with the
+    // experts' ffn_down_exps), sigmoid-routed experts with exp_probs_b and an
+    // ungated shared expert, q/k/v biases and norms, and block 8 the
+    // multi-token-prediction block (nextn.* tensors).
+    synth::Options glm = small_moe("glm4moe", 8);
+    glm.head_dim = 64;
+    glm.n_mtp = 1;
+    v.push_back(synthetic("glm4moe_8l", glm));
+    // 10 layers of minimax-m2: q/k norm gains as wide as the projections
+    // (F32, never quantized), exp_probs_b per block, q_dim (256) != kv_dim.
+    synth::Options mm2 = small_moe("minimax-m2", 10);
+    mm2.head_dim = 64;
+    v.push_back(synthetic("minimax_m2_10l", mm2));
+    // 8 layers of olmoe: every head its own KV head (attn_k/attn_v n_embd wide).
+    synth::Options olmoe = small_moe("olmoe", 8);
+    olmoe.n_head_kv = olmoe.n_head;
+    v.push_back(synthetic("olmoe_8l", olmoe));
+    // 10 blocks of deepseek2: block 0 dense, the others MoE.
+    v.push_back(synthetic("deepseek2_10l", small_deepseek2(10)));
     // 12 layers of gemma4: global blocks 5 and 11 (the last an edge layer).
     v.push_back(synthetic("gemma4_12l", small_gemma4(12)));
     const fs::path tiny = fs::path(APEX_SHARED_DIR) / "models" / "tiny-moe-f16.gguf";
@@ -317,11 +354,13 @@ TEST_P(ProfileOracle, EveryImplementedProfileMatchesLlamaQuantizeWithItsTensorTy
 std::string model_label(const ::testing::TestParamInfo<size_t>& info) {
   static const std::vector<std::string> labels = {"qwen2moe_24l", "qwen3moe_13l", "qwen3moe_22l",
                                                   "qwen35moe_12l", "nemotron_h_moe_12l",
-                                                  "gptoss_10l", "gemma4_12l", "tiny_moe"};
+                                                  "gptoss_10l", "glm4moe_8l", "minimax_m2_10l", "olmoe_8l",
+                                                  "deepseek2_10l", "gemma4_12l",
+                                                  "tiny_moe"};
   return labels[info.param];
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, ProfileOracle, ::testing::Range<size_t>(0, 8), model_label);
+INSTANTIATE_TEST_SUITE_P(Models, ProfileOracle, ::testing::Range<size_t>(0, 12), model_label);
 
 }  // namespace
 }  // namespace apex::pipeline

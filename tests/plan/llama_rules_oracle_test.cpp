@@ -43,6 +43,8 @@ const ArchSpec kArchs[] = {
     {"bailingmoe3", "bailingmoe3", 16, 8, 2, false},
     {"gemma3n (tied)", "gemma3n", 0, 8, 2, true},
     {"gpt-oss (MXFP4 experts)", "gpt-oss", 32, 64, 8, false},
+    {"glm4moe", "glm4moe", 128, 24, 8, false},
+    {"nemotron_h_moe", "nemotron_h_moe", 16, 8, 2, false},
     {"gemma4 (tied, 26B-like)", "gemma4", 128, 16, 2, true},
 };
 

@@ -164,6 +164,32 @@ inline std::vector<oracle::TensorSpec> build_tensors(const ArchSpec& a, const Sh
       add(t, p + "attn_output.weight", {E, E});
       add(t, p + "ffn_up.weight", {E, F});
       add(t, p + "ffn_down.weight", {F, E});
+    } else if (arch == "glm4moe") {
+      // q/k/v biases, q/k norms, post_attention_norm; block 0 dense, the
+      // others sigmoid-routed experts with exp_probs_b and an ungated shared
+      // expert; the last block the converter's MTP block.
+      std_attention();
+      add(t, p + "attn_q.bias", {E}, kF32);
+      add(t, p + "attn_k.bias", {E / 4}, kF32);
+      add(t, p + "attn_v.bias", {E / 4}, kF32);
+      add(t, p + "attn_q_norm.weight", {32}, kF32);
+      add(t, p + "attn_k_norm.weight", {32}, kF32);
+      add(t, p + "post_attention_norm.weight", {E}, kF32);
+      if (il == 0) {
+        dense_ffn();
+      } else {
+        experts(false);
+        add(t, p + "exp_probs_b.bias", {X}, kF32);
+        add(t, p + "ffn_gate_shexp.weight", {E, F});
+        add(t, p + "ffn_up_shexp.weight", {E, F});
+        add(t, p + "ffn_down_shexp.weight", {F, E});
+      }
+      if (il + 1 == n_layer && n_layer > 1) {
+        add(t, p + "nextn.eh_proj.weight", {2 * E, E});
+        add(t, p + "nextn.enorm.weight", {E}, kF32);
+        add(t, p + "nextn.hnorm.weight", {E}, kF32);
+        add(t, p + "nextn.shared_head_norm.weight", {E}, kF32);
+      }
     } else if (arch == "bailingmoe3") {
       add(t, p + "attn_qkv.weight", {E, 3 * E / 2});
       add(t, p + "attn_q_b.weight", {32, E, 2});  // a 3-D projection that is not an expert
@@ -191,6 +217,28 @@ inline std::vector<oracle::TensorSpec> build_tensors(const ArchSpec& a, const Sh
       add(t, p + "ffn_up_exps.bias", {F, X}, kF32);
       add(t, p + "ffn_down_exps.weight", {F, E, X}, expert_type);
       add(t, p + "ffn_down_exps.bias", {E, X}, kF32);
+    } else if (arch == "nemotron_h_moe") {
+      // Blocks cycle Mamba-2 / MoE / attention (the kinds Nemotron-H mixes);
+      // ssm_a and ssm_d are 2-D but their names do not end in ".weight".
+      if (il % 3 == 0) {
+        add(t, p + "ssm_in.weight", {E, 2 * F + 2 * 32 + 8});
+        add(t, p + "ssm_conv1d.weight", {4, F + 2 * 32}, kF32);
+        add(t, p + "ssm_conv1d.bias", {F + 2 * 32}, kF32);
+        add(t, p + "ssm_dt.bias", {8}, kF32);
+        add(t, p + "ssm_a", {1, 8}, kF32);
+        add(t, p + "ssm_d", {1, 8}, kF32);
+        add(t, p + "ssm_norm.weight", {F / 2, 2}, kF32);
+        add(t, p + "ssm_out.weight", {F, E});
+      } else if (il % 3 == 1) {
+        add(t, p + "ffn_gate_inp.weight", {E, X}, kF32);
+        add(t, p + "exp_probs_b.bias", {X}, kF32);
+        add(t, p + "ffn_up_exps.weight", {E, F, X});
+        add(t, p + "ffn_down_exps.weight", {F, E, X});
+        add(t, p + "ffn_up_shexp.weight", {E, F});
+        add(t, p + "ffn_down_shexp.weight", {F, E});
+      } else {
+        std_attention();
+      }
     } else if (arch == "gemma4") {
       // 26B-A4B-like: every sixth block global (wider heads, V is K), a
       // dense FFN beside the experts (two ffn_down-like tensors per block),
