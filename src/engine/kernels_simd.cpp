@@ -87,22 +87,50 @@ void AxpyF16(float a, const uint16_t* v_bits, float* out, int64_t n) {
   for (; i < n; ++i) out[i] += a * quant::fp16_to_fp32(v_bits[i]);
 }
 
-// acc[i] += double(p * v[i]) for n F16 values: ggml's plain build forms the
-// product in float (exact for an F16 p) and sums over positions in double.
-// The same operations lane by lane, so the result is bit-identical.
-void AccumulateF16Double(float p, const uint16_t* v_bits, double* acc, int64_t n) {
+// acc[i] += double(p[j] * v_j[i]) over rows j = 0..n_rows-1 in order (row j
+// at v_bits + j * stride, F16), skipping rows whose p[j] is 0: ggml's plain
+// build forms each product in float (exact for an F16 p) and sums over
+// positions in double. The same operations lane by lane, so the result is
+// bit-identical; a block of acc stays in registers across all rows.
+void WeightedRowsF16Double(const float* p, int64_t n_rows, const uint16_t* v_bits, int64_t stride,
+                           double* acc, int64_t n) {
   const hn::ScalableTag<double> dd;
   const hn::Rebind<float, decltype(dd)> df;
   const hn::Rebind<hwy::float16_t, decltype(dd)> dh;
   const auto* v = reinterpret_cast<const hwy::float16_t*>(v_bits);
   const int64_t N = static_cast<int64_t>(hn::Lanes(dd));
-  const auto vp = hn::Set(df, p);
+  auto term = [&](float pj, const hwy::float16_t* src) {
+    return hn::PromoteTo(dd, hn::Mul(hn::Set(df, pj), hn::PromoteTo(df, hn::LoadU(dh, src))));
+  };
   int64_t i = 0;
-  for (; i + N <= n; i += N) {
-    const auto prod = hn::Mul(vp, hn::PromoteTo(df, hn::LoadU(dh, v + i)));
-    hn::StoreU(hn::Add(hn::LoadU(dd, acc + i), hn::PromoteTo(dd, prod)), dd, acc + i);
+  for (; i + 4 * N <= n; i += 4 * N) {
+    auto a0 = hn::LoadU(dd, acc + i), a1 = hn::LoadU(dd, acc + i + N);
+    auto a2 = hn::LoadU(dd, acc + i + 2 * N), a3 = hn::LoadU(dd, acc + i + 3 * N);
+    for (int64_t j = 0; j < n_rows; ++j) {
+      if (p[j] == 0.0f) continue;
+      const hwy::float16_t* row = v + j * stride + i;
+      a0 = hn::Add(a0, term(p[j], row));
+      a1 = hn::Add(a1, term(p[j], row + N));
+      a2 = hn::Add(a2, term(p[j], row + 2 * N));
+      a3 = hn::Add(a3, term(p[j], row + 3 * N));
+    }
+    hn::StoreU(a0, dd, acc + i);
+    hn::StoreU(a1, dd, acc + i + N);
+    hn::StoreU(a2, dd, acc + i + 2 * N);
+    hn::StoreU(a3, dd, acc + i + 3 * N);
   }
-  for (; i < n; ++i) acc[i] += static_cast<double>(p * quant::fp16_to_fp32(v_bits[i]));
+  for (; i + N <= n; i += N) {
+    auto a0 = hn::LoadU(dd, acc + i);
+    for (int64_t j = 0; j < n_rows; ++j) {
+      if (p[j] != 0.0f) a0 = hn::Add(a0, term(p[j], v + j * stride + i));
+    }
+    hn::StoreU(a0, dd, acc + i);
+  }
+  for (; i < n; ++i) {
+    for (int64_t j = 0; j < n_rows; ++j) {
+      if (p[j] != 0.0f) acc[i] += static_cast<double>(p[j] * quant::fp16_to_fp32(v_bits[j * stride + i]));
+    }
+  }
 }
 
 // ---- ggml's SSE2 exp, lane by lane (ops.cpp's exp_approx) ----
@@ -369,7 +397,7 @@ namespace apex::engine::simd {
 HWY_EXPORT(DotF32);
 HWY_EXPORT(DotF16);
 HWY_EXPORT(AxpyF16);
-HWY_EXPORT(AccumulateF16Double);
+HWY_EXPORT(WeightedRowsF16Double);
 HWY_EXPORT(PanelRows);
 HWY_EXPORT(ExpSub);
 HWY_EXPORT(SwigluApprox);
@@ -395,8 +423,9 @@ void panel_gemm(PackedKind kind, const Panel& panel, int nr, int64_t n_tok, cons
 void axpy_f16(float a, const uint16_t* v, float* out, int64_t n) {
   HWY_DYNAMIC_DISPATCH(AxpyF16)(a, v, out, n);
 }
-void accumulate_f16_double(float p, const uint16_t* v, double* acc, int64_t n) {
-  HWY_DYNAMIC_DISPATCH(AccumulateF16Double)(p, v, acc, n);
+void weighted_rows_f16_double(const float* p, int64_t n_rows, const uint16_t* v, int64_t stride,
+                              double* acc, int64_t n) {
+  HWY_DYNAMIC_DISPATCH(WeightedRowsF16Double)(p, n_rows, v, stride, acc, n);
 }
 float dot_f16(const uint16_t* a, const uint16_t* b, int64_t n) {
   return HWY_DYNAMIC_DISPATCH(DotF16)(reinterpret_cast<const uint8_t*>(a),
