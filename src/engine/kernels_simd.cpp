@@ -133,6 +133,48 @@ void WeightedRowsF16Double(const float* p, int64_t n_rows, const uint16_t* v_bit
   }
 }
 
+// dst[k * rows + r] = src[r * cols + k]. AVX-512 with 16 rows (a panel):
+// 16 x 16 blocks transposed in registers (32-bit interleaves, then 64-bit,
+// then two rounds of 128-bit lane shuffles), the rest one element at a time.
+void TransposeI32(const int32_t* src, int rows, int64_t cols, int32_t* dst) {
+  int64_t k0 = 0;
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  if (rows == 16) {
+    for (; k0 + 16 <= cols; k0 += 16) {
+      __m512i r[16], t[16], u[16];
+      for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_si512(src + i * cols + k0);
+      // t[2i], t[2i+1]: rows 2i and 2i+1 interleaved per 128-bit lane.
+      for (int i = 0; i < 8; ++i) {
+        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+      }
+      // u[4i + m], lane L: rows 4i..4i+3 at column 4L + m.
+      for (int i = 0; i < 4; ++i) {
+        u[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+        u[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+        u[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+        u[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+      }
+      // Column 4L + m: lane L of u[m], u[4 + m], u[8 + m], u[12 + m].
+      for (int m = 0; m < 4; ++m) {
+        const __m512i s0 = _mm512_shuffle_i32x4(u[m], u[4 + m], 0x44);
+        const __m512i s1 = _mm512_shuffle_i32x4(u[m], u[4 + m], 0xEE);
+        const __m512i s2 = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0x44);
+        const __m512i s3 = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0xEE);
+        int32_t* d = dst + (k0 + m) * 16;
+        _mm512_storeu_si512(d, _mm512_shuffle_i32x4(s0, s2, 0x88));
+        _mm512_storeu_si512(d + 4 * 16, _mm512_shuffle_i32x4(s0, s2, 0xDD));
+        _mm512_storeu_si512(d + 8 * 16, _mm512_shuffle_i32x4(s1, s3, 0x88));
+        _mm512_storeu_si512(d + 12 * 16, _mm512_shuffle_i32x4(s1, s3, 0xDD));
+      }
+    }
+  }
+#endif
+  for (int64_t k = k0; k < cols; ++k) {
+    for (int r = 0; r < rows; ++r) dst[k * rows + r] = src[r * cols + k];
+  }
+}
+
 // ---- ggml's SSE2 exp, lane by lane (ops.cpp's exp_approx) ----
 // The same float operations in the same order (separate multiplies and
 // adds), so every lane equals exp_approx bit for bit; lanes whose exponent
@@ -402,12 +444,17 @@ HWY_EXPORT(PanelRows);
 HWY_EXPORT(ExpSub);
 HWY_EXPORT(SwigluApprox);
 HWY_EXPORT(PanelGemm);
+HWY_EXPORT(TransposeI32);
 
 void exp_sub(const float* x, float sub, float* out, int64_t n) {
   HWY_DYNAMIC_DISPATCH(ExpSub)(x, sub, out, n);
 }
 void swiglu_approx(const float* gate, const float* up, float* out, int64_t n) {
   HWY_DYNAMIC_DISPATCH(SwigluApprox)(gate, up, out, n);
+}
+
+void transpose_i32(const int32_t* src, int rows, int64_t cols, int32_t* dst) {
+  HWY_DYNAMIC_DISPATCH(TransposeI32)(src, rows, cols, dst);
 }
 
 int panel_rows() {

@@ -42,6 +42,8 @@ void swiglu_approx(const float* gate, const float* up, float* out, int64_t n);
 // P = panel_rows(): weight rows per panel (the int32 lanes of the SIMD
 // target in use; fixed for the process).
 int panel_rows();
+// dst[k * rows + r] = src[r * cols + k] for r < rows, k < cols (int32).
+void transpose_i32(const int32_t* src, int rows, int64_t cols, int32_t* dst);
 // out[t][r] = dot(panel row r, activation row t) for r < nr, t < n_tok.
 // Activation row t: aq[t] its int16 values, ad[t] its block scales, absums[t]
 // (Q8_K only) its 16 sums per block (packed_rows.h, pack_activation_row).

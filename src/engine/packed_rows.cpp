@@ -280,19 +280,23 @@ void build_panel(TypeId w, const uint8_t* const* rows, int nr, int p, int64_t n,
   out.d.resize(static_cast<size_t>(nb * p));
   out.dmin.resize(with_min ? static_cast<size_t>(nb * p) : 0);
   out.mins.resize(with_min ? static_cast<size_t>(nb * 8 * p) : 0);
-  // One decoded row at a time, then its element pairs and scales go to lane r.
+  // Every row's element pairs go to its own staging row first (decoded in
+  // place), then one transpose puts pair k of row r at q[k * p + r]; the
+  // scales go to lane r directly.
+  const int64_t n_pairs = n / 2;
+  thread_local std::vector<int32_t> staged;
   thread_local std::vector<int16_t> q, mins;
   thread_local std::vector<float> d, dmin;
+  staged.resize(static_cast<size_t>(p * n_pairs));
   q.resize(static_cast<size_t>(n));
   d.resize(static_cast<size_t>(nb));
   dmin.resize(static_cast<size_t>(nb));
   mins.resize(static_cast<size_t>(nb * 16));
   for (int r = 0; r < p; ++r) {
-    if (r < nr && simd::decode_paired_row(w, rows[r], n, q.data())) {
-      // The values came out already in pair order: copy the pairs to lane r.
+    int32_t* dst = staged.data() + r * n_pairs;
+    if (r < nr && simd::decode_paired_row(w, rows[r], n, reinterpret_cast<int16_t*>(dst))) {
+      // The values came out already in pair order.
       decode_block_scales(w, rows[r], nb, d.data(), dmin.data(), mins.data());
-      int32_t* dst = out.q.data() + r;
-      for (int64_t k = 0; k < n / 2; ++k) std::memcpy(&dst[k * p], &q[static_cast<size_t>(2 * k)], 4);
       copy_scales(out, r, nb, with_min, d, dmin, mins);
       continue;
     }
@@ -304,17 +308,17 @@ void build_panel(TypeId w, const uint8_t* const* rows, int nr, int p, int64_t n,
       std::fill(dmin.begin(), dmin.end(), 0.0f);
       std::fill(mins.begin(), mins.end(), int16_t{0});
     }
-    int32_t* dst = out.q.data() + r;
-    for (int64_t k = 0; k < n / 2; ++k) {
+    for (int64_t k = 0; k < n_pairs; ++k) {
       // K-quants: pair 8g + l holds elements 16g + l and 16g + l + 8.
       const int64_t i0 = lane_pairs ? 16 * (k / 8) + k % 8 : 2 * k;
       const int64_t i1 = lane_pairs ? i0 + 8 : i0 + 1;
       const uint32_t lo = static_cast<uint16_t>(q[static_cast<size_t>(i0)]);
       const uint32_t hi = static_cast<uint16_t>(q[static_cast<size_t>(i1)]);
-      dst[k * p] = static_cast<int32_t>(lo | (hi << 16));
+      dst[k] = static_cast<int32_t>(lo | (hi << 16));
     }
     copy_scales(out, r, nb, with_min, d, dmin, mins);
   }
+  simd::transpose_i32(staged.data(), p, n_pairs, out.q.data());
 }
 
 void pack_activation_row(TypeId act_type, const uint8_t* raw, int64_t n, int16_t* q, float* d,

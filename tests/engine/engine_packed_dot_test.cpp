@@ -166,5 +166,25 @@ INSTANTIATE_TEST_SUITE_P(Types, PackedDot,
                                            Case{TypeId::IQ4_XS}),
                          [](const auto& info) { return std::string(quant::traits(info.param.type).name); });
 
+// The panel transpose against its definition, for a panel's row count
+// (the 16 x 16 register path on AVX-512) and others, with columns that are
+// and are not multiples of 16.
+TEST(TransposeI32, PutsColumnKOfRowRAtKTimesRowsPlusR) {
+  std::mt19937 rng(7);
+  for (int rows : {16, 8, 4, 1, 3}) {
+    for (int64_t cols : {int64_t{128}, int64_t{16}, int64_t{40}, int64_t{7}}) {
+      std::vector<int32_t> src(static_cast<size_t>(rows * cols)), dst(src.size(), -1);
+      for (int32_t& v : src) v = static_cast<int32_t>(rng());
+      simd::transpose_i32(src.data(), rows, cols, dst.data());
+      for (int r = 0; r < rows; ++r) {
+        for (int64_t k = 0; k < cols; ++k) {
+          ASSERT_EQ(dst[static_cast<size_t>(k * rows + r)], src[static_cast<size_t>(r * cols + k)])
+              << rows << " rows, " << cols << " cols, r " << r << " k " << k;
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace apex::engine
