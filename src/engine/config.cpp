@@ -31,7 +31,8 @@ constexpr ArchTraits kArchs[] = {
     // src/models/glm4-moe.cpp (forward_glm4moe.cpp, which also reads its keys).
     {"glm4moe", RopeType::kNeox, true, false, true, true, false, ForwardKind::kGlm4Moe,
      "post_attention_norm", /*gated_q=*/false, /*partial_rope=*/true, read_glm4moe_keys,
-     /*load_layers=*/nullptr, /*optional_qk_norm=*/true, /*ungated_shared_expert=*/true},
+     /*load_layers=*/nullptr, /*optional_qk_norm=*/true, /*ungated_shared_expert=*/true,
+     /*qk_norm_whole=*/false, /*expert_selection_bias=*/true},
     // src/models/minimax-m2.cpp: q/k norms over the whole projections,
     // partial NEOX RoPE, router by expert_gating_func (sigmoid) with a
     // selection bias, top-k renormalised, no shared expert.
@@ -48,7 +49,7 @@ constexpr ArchTraits kArchs[] = {
     {"deepseek2", RopeType::kNorm, false, false, true, false, false, ForwardKind::kLatentAttention,
      "ffn_norm", /*gated_q=*/false, /*partial_rope=*/true, read_deepseek2_keys,
      /*load_layers=*/nullptr, /*optional_qk_norm=*/false,
-     /*ungated_shared_expert=*/false, /*qk_norm_whole=*/false,
+     /*ungated_shared_expert=*/true, /*qk_norm_whole=*/false,
      /*expert_selection_bias=*/false, /*latent_attention=*/true, load_deepseek2_layer},
     // src/models/openai-moe.cpp: NEOX rope with YaRN, biased q/k/v/o,
     // attention sinks, sliding window on even blocks, top-k of the raw
@@ -262,6 +263,7 @@ Result<ModelConfig> read_config(const gguf::File& f) {
     return make_error("{}: expert_used_count {} must be in 1..{}", f.path(), c.n_expert_used,
                       c.n_expert);
   }
+  c.expert_weights_norm = c.arch->norm_topk_weights;
   if (c.arch->read_keys != nullptr) {
     if (Status s = c.arch->read_keys(f, arch, c); !s) return s.error();
   }

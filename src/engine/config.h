@@ -48,8 +48,9 @@ struct YarnParams {
 };
 
 // How router logits become expert probabilities (llama.cpp's
-// expert_gating_func: 1 softmax, 2 sigmoid).
-enum class ExpertGating { kSoftmax, kSigmoid };
+// expert_gating_func: 1 softmax, 2 sigmoid; 3 softmax-weight is gpt-oss's:
+// the k largest raw logits are chosen and the softmax of those k weights them).
+enum class ExpertGating { kSoftmax, kSigmoid, kSoftmaxWeight };
 
 struct ModelConfig;
 struct ModelWeights;
@@ -65,7 +66,9 @@ struct ArchTraits {
   bool requires_experts;       // the loader refuses n_expert == 0
   bool shared_expert;          // ffn_*_shexp gated by sigmoid(ffn_gate_inp_shexp . x) (qwen2moe)
   // After the softmax over all experts and the top-k pick, divide the k
-  // weights by their sum. qwen2moe does not; qwen3moe and Mixtral do.
+  // weights by their sum. qwen2moe does not; qwen3moe and Mixtral do. The
+  // default of ModelConfig::expert_weights_norm, which a reader may set from
+  // the file's expert_weights_norm key.
   bool norm_topk_weights;
   ForwardKind forward = ForwardKind::kTransformer;
   // The FFN's input norm: "ffn_norm" or qwen35moe's "post_attention_norm".
@@ -85,13 +88,14 @@ struct ArchTraits {
   // attn_{q,k}_norm may be absent (glm4moe: GLM-4.5-Air has none); qk_norm
   // above makes them required.
   bool optional_qk_norm = false;
-  // The shared expert's output is added as is: no ffn_gate_inp_shexp (glm4moe).
+  // The shared expert's output is added as is: no ffn_gate_inp_shexp (glm4moe, deepseek2).
   bool ungated_shared_expert = false;
   // attn_q_norm / attn_k_norm gains span the whole q and k projections
   // (q_dim, kv_dim): one RMS over all heads of a token (minimax-m2, olmoe).
   bool qk_norm_whole = false;
   // blk.N.exp_probs_b.bias [n_expert] is added to the expert probabilities
-  // to choose the top k, not to weight them (minimax-m2).
+  // to choose the top k, not to weight them (glm4moe, minimax-m2); the
+  // loader requires it.
   bool expert_selection_bias = false;
   // Key and value widths may differ and YaRN rope scaling is accepted
   // (deepseek2's multi-head latent attention caches a latent row).
@@ -150,14 +154,13 @@ struct ModelConfig {
   // ssm_d_state x ssm_dt_rank).
   int64_t ssm_d_inner = 0;
   std::vector<uint8_t> ffn_block;  // per layer: 1 = an FFN-only block (nemotron_h_moe "E")
-  bool expert_weights_norm = false;  // expert_weights_norm: renormalise the top-k weights
-  // DeepSeek-V3-style routing (glm4moe): the first n_dense_lead blocks have a
-  // dense FFN; experts are scored by sigmoid (expert_gating_func 2) and
-  // chosen by score + exp_probs_b; expert_weights_norm renormalises the k
-  // scores.
+  // Renormalise the top-k weights: ArchTraits::norm_topk_weights unless the
+  // architecture's reader takes it from the expert_weights_norm key.
+  bool expert_weights_norm = false;
+  // The first n_dense_lead blocks have a dense FFN (leading_dense_block_count:
+  // glm4moe, deepseek2).
   int n_dense_lead = 0;
-  bool sigmoid_gating = false;
-  ExpertGating expert_gating = ExpertGating::kSoftmax;  // expert_gating_func
+  ExpertGating expert_gating = ExpertGating::kSoftmax;  // expert_gating_func (moe.h's RouterRule)
   // Multi-head latent attention (ArchTraits::latent_attention, deepseek2).
   int64_t head_dim_v = 0;      // attention.value_length when it differs from key_length
   int64_t q_lora_rank = 0;     // 0: a plain attn_q
@@ -165,7 +168,6 @@ struct ModelConfig {
   int64_t head_dim_k_mla = 0;  // key_length_mla: qk_nope + qk_rope per head
   int64_t head_dim_v_mla = 0;  // value_length_mla
   int n_expert_shared = 0;     // expert_shared_count
-  bool expert_sigmoid = false;       // expert_gating_func 2 (else softmax)
   int n_expert_groups = 0;     // expert_group_count
   int n_group_used = 0;        // expert_group_used_count
   // YaRN as llama_context derives it from rope.scaling.* (0 / 1: none).

@@ -111,7 +111,7 @@ Status read_deepseek2_keys(const gguf::File& f, const std::string& arch, ModelCo
     return make_error("{}: deepseek2: {} {} is not implemented (1 softmax, 2 sigmoid)", f.path(),
                       key("expert_gating_func"), gating);
   }
-  c.expert_sigmoid = gating == 2;
+  c.expert_gating = gating == 2 ? ExpertGating::kSigmoid : ExpertGating::kSoftmax;
   v = 0;
   if (Status s = opt("expert_group_count", v, 0); !s) return s;
   c.n_expert_groups = static_cast<int>(v);

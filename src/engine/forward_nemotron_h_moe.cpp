@@ -16,7 +16,6 @@
 #include <tbb/parallel_for.h>
 
 #include <algorithm>
-#include <numeric>
 
 #include "engine/forward.h"
 #include "engine/mamba2.h"
@@ -51,34 +50,6 @@ Result<std::vector<int64_t>> per_block(const gguf::File& f, const std::string& k
   return out;
 }
 
-// Expert weights of one token: top k of sigmoid(logits) + bias, weighted by
-// the unbiased sigmoid (llama.cpp's build_moe_ffn with sigmoid gating and a
-// selection bias).
-Routing route_sigmoid(const float* logits, const float* bias, int n_expert, int k, bool renormalise,
-                      float scale) {
-  std::vector<float> probs(static_cast<size_t>(n_expert)), select(probs.size());
-  for (int e = 0; e < n_expert; ++e) {
-    probs[e] = logistic(logits[e]);
-    select[e] = probs[e] + bias[e];
-  }
-  std::vector<int> order(static_cast<size_t>(n_expert));
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return select[a] > select[b]; });
-  Routing r;
-  r.experts.assign(order.begin(), order.begin() + k);
-  for (int e : r.experts) r.weights.push_back(probs[e]);
-  if (renormalise) {
-    float sum = 0.0f;
-    for (float w : r.weights) sum += w;
-    sum = std::max(sum, 6.103515625e-5f);  // clamped at the smallest normal F16, as llama.cpp does
-    for (float& w : r.weights) w /= sum;
-  }
-  if (scale != 0.0f && scale != 1.0f) {
-    for (float& w : r.weights) w *= scale;
-  }
-  return r;
-}
-
 void relu_squared(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     const float r = x[i] > 0.0f ? x[i] : 0.0f;
@@ -105,11 +76,9 @@ void relu2_moe(const ModelConfig& c, const LayerWeights& l, const float* x, int6
   std::vector<float> logits(static_cast<size_t>(T * NE));
   if (observer != nullptr) observer->on_matmul(l.router, -1, x, T);
   matmul(l.router, 0, x, T, logits.data(), NE);
+  const RouterRule rule = router_rule(c);
   std::vector<Routing> routes(static_cast<size_t>(T));
-  for (int64_t t = 0; t < T; ++t) {
-    routes[t] = route_sigmoid(&logits[t * NE], l.exp_probs_b.f32(), NE, k, c.expert_weights_norm,
-                              c.expert_weights_scale);
-  }
+  for (int64_t t = 0; t < T; ++t) routes[t] = route(rule, &logits[t * NE], l.exp_probs_b.f32());
   // Each expert runs once over its tokens; token t's slot s is row t * k + s.
   const int64_t n_ff = l.up_exps.n_out, n_slots = T * k;
   std::vector<float> u(static_cast<size_t>(n_slots * n_ff)), expert_out(static_cast<size_t>(n_slots * E));
@@ -233,6 +202,9 @@ Status read_nemotron_h_keys(const gguf::File& f, const std::string& arch, ModelC
   if (const gguf::KeyValue* kv = f.find(key("expert_weights_norm"))) {
     if (const bool* b = kv->value.get_if<bool>()) c.expert_weights_norm = *b;
   }
+  // llama.cpp's graph routes nemotron_h_moe's experts by sigmoid whatever
+  // expert_gating_func says.
+  c.expert_gating = ExpertGating::kSigmoid;
   return {};
 }
 
