@@ -14,6 +14,7 @@ Status read_minimax_m2_keys(const gguf::File& f, const std::string& arch, ModelC
 namespace {
 
 Status read_delta_net_keys(const gguf::File& f, const std::string& arch, ModelConfig& c);
+Status read_rope_scaling(const gguf::File& f, const std::string& arch, ModelConfig& c);
 
 constexpr ArchTraits kArchs[] = {
     // name       rope              bias   qknorm experts shexp  norm_topk
@@ -50,7 +51,8 @@ constexpr ArchTraits kArchs[] = {
      "ffn_norm", /*gated_q=*/false, /*partial_rope=*/true, read_deepseek2_keys,
      /*load_layers=*/nullptr, /*optional_qk_norm=*/false,
      /*ungated_shared_expert=*/true, /*qk_norm_whole=*/false,
-     /*expert_selection_bias=*/false, /*latent_attention=*/true, load_deepseek2_layer},
+     /*expert_selection_bias=*/false, /*latent_attention=*/true, load_deepseek2_layer,
+     /*oai_moe=*/false, /*yarn=*/true},
     // src/models/openai-moe.cpp: NEOX rope with YaRN, biased q/k/v/o,
     // attention sinks, sliding window on even blocks, top-k of the raw
     // router logits weighted by their softmax, clamped SwiGLU.
@@ -152,6 +154,57 @@ Status read_delta_net_keys(const gguf::File& f, const std::string& arch, ModelCo
   return {};
 }
 
+// llama_context's get_mscale: YaRN's attention magnitude for a context
+// `scale` times the original.
+float yarn_mscale(float scale, float mscale) {
+  return scale <= 1.0f ? 1.0f : 0.1f * mscale * std::log(scale) + 1.0f;
+}
+
+// rope.scaling.* as llama.cpp turns them into the context's RoPE parameters
+// (llama_model::load_hparams, then llama_context's set-up), with no user
+// overrides: the type ("none" never scales), the factor, and for YaRN the
+// original context and the attention factor.
+Status read_rope_scaling(const gguf::File& f, const std::string& arch, ModelConfig& c) {
+  auto key = [&](const char* suffix) { return arch + "." + suffix; };
+  std::string scaling = "linear";
+  if (f.get_string(key("rope.scaling.type"), scaling) && scaling != "none" &&
+      scaling != "linear" && !(scaling == "yarn" && c.arch->yarn)) {
+    return make_error("{}: rope scaling '{}' is not supported", f.path(), scaling);
+  }
+  double d = 0;
+  if (f.get_float(key("rope.scaling.factor"), d) && d > 0) {
+    c.rope_freq_scale = static_cast<float>(1.0 / d);
+  }
+  if (scaling == "none") c.rope_freq_scale = 1.0f;
+  int64_t v = 0;
+  c.yarn.n_ctx_orig = c.n_ctx_train;
+  if (f.get_int(key("rope.scaling.original_context_length"), v)) {
+    if (v <= 0) {
+      return make_error("{}: {} must be positive", f.path(), key("rope.scaling.original_context_length"));
+    }
+    c.yarn.n_ctx_orig = v;
+  }
+  float attn = 1.0f;
+  if (scaling == "yarn") {
+    c.yarn.ext_factor = 1.0f;
+    const float factor = 1.0f / c.rope_freq_scale;
+    if (c.yarn.log_mul != 0.0f) {
+      // llama_context takes mscale = mscale_all_dim for deepseek2 (the only
+      // reader of yarn_log_multiplier here) when the latter is not 1.
+      const float all_dims = c.yarn.log_mul;
+      const float mscale = all_dims != 1.0f ? all_dims : 1.0f;
+      attn = yarn_mscale(factor, mscale) / yarn_mscale(factor, all_dims);
+    } else {
+      attn = yarn_mscale(factor, 1.0f);
+    }
+    // ggml's rope multiplies by 1 + 0.1 ln(factor) again; cancelled here.
+    attn *= 1.0f / (1.0f + 0.1f * std::log(factor));
+  }
+  if (f.get_float(key("rope.scaling.attn_factor"), d)) attn *= static_cast<float>(d);
+  c.yarn.attn_factor = attn;
+  return {};
+}
+
 }  // namespace
 
 Result<ModelConfig> read_config(const gguf::File& f) {
@@ -232,27 +285,6 @@ Result<ModelConfig> read_config(const gguf::File& f) {
   }
   c.rms_eps = static_cast<float>(d);
   if (f.get_float(key("rope.freq_base"), d)) c.rope_freq_base = static_cast<float>(d);
-  std::string scaling;
-  if (f.get_string(key("rope.scaling.type"), scaling) && scaling != "none" &&
-      scaling != "linear" && !(scaling == "yarn" && (c.arch->latent_attention || c.arch->yarn))) {
-    return make_error("{}: rope scaling '{}' is not supported", f.path(), scaling);
-  }
-  if (f.get_float(key("rope.scaling.factor"), d) && d > 0) {
-    c.rope_freq_scale = static_cast<float>(1.0 / d);
-  }
-  if (scaling == "yarn") {
-    // llama_context's set-up for YaRN without a log multiplier: ext_factor 1
-    // and an attn_factor of mscale(factor) / (1 + 0.1 ln factor) (ggml's rope
-    // multiplies the magnitude back in), times rope.scaling.attn_factor.
-    c.yarn.ext_factor = 1.0f;
-    c.yarn.n_ctx_orig = c.n_ctx_train;
-    if (f.get_int(key("rope.scaling.original_context_length"), v)) c.yarn.n_ctx_orig = v;
-    const float factor = 1.0f / c.rope_freq_scale;
-    float attn = factor <= 1.0f ? 1.0f : 0.1f * std::log(factor) + 1.0f;
-    attn *= 1.0f / (1.0f + 0.1f * std::log(factor));
-    if (f.get_float(key("rope.scaling.attn_factor"), d)) attn *= static_cast<float>(d);
-    c.yarn.attn_factor = attn;
-  }
   if (f.get_int(key("expert_count"), v)) c.n_expert = static_cast<int>(v);
   if (f.get_int(key("expert_used_count"), v)) c.n_expert_used = static_cast<int>(v);
   if (f.get_float(key("expert_weights_scale"), d)) c.expert_weights_scale = static_cast<float>(d);
@@ -267,6 +299,9 @@ Result<ModelConfig> read_config(const gguf::File& f) {
   if (c.arch->read_keys != nullptr) {
     if (Status s = c.arch->read_keys(f, arch, c); !s) return s.error();
   }
+  // After read_keys: deepseek2's reader sets yarn.log_mul, which YaRN's
+  // attention factor depends on.
+  if (Status s = read_rope_scaling(f, arch, c); !s) return s.error();
   const gguf::TensorInfo* embd = f.find_tensor("token_embd.weight");
   if (embd == nullptr || embd->ne.size() < 2) {
     return make_error("{}: missing tensor token_embd.weight", f.path());

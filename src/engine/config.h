@@ -36,15 +36,21 @@ enum class ForwardKind {
   kGemma4,          // sliding-window and global blocks, a dense FFN beside the experts (gemma4)
 };
 
-// YaRN rope scaling as ggml's rope computes it (ggml_rope_ext's ext_factor,
-// attn_factor, beta_fast, beta_slow and the original context). ext_factor 0
-// is plain RoPE with only freq_scale applied.
+// RoPE scaling as llama_context derives it from rope.scaling.* and hands it
+// to ggml_rope_ext (ops.h's rope_ext): ext_factor, attn_factor, beta_fast,
+// beta_slow and the original context. ext_factor 0 is plain RoPE with only
+// freq_scale (ModelConfig::rope_freq_scale) and attn_factor applied.
 struct YarnParams {
-  float ext_factor = 0.0f;
-  float attn_factor = 1.0f;   // cos and sin are scaled by this (times the YaRN magnitude)
-  float beta_fast = 32.0f;    // llama.cpp's defaults; gpt-oss's loader reads no keys for them
-  float beta_slow = 1.0f;
+  float ext_factor = 0.0f;    // 1 for rope.scaling.type "yarn"
+  // cos and sin are scaled by this (times ggml's YaRN magnitude, which
+  // llama_context cancels in it), times rope.scaling.attn_factor.
+  float attn_factor = 1.0f;
+  float beta_fast = 32.0f;    // llama.cpp's defaults; neither gpt-oss's nor
+  float beta_slow = 1.0f;     // deepseek2's loader reads keys for them
   int64_t n_ctx_orig = 0;     // rope.scaling.original_context_length, else context_length
+  // mscale_all_dim: deepseek2's rope.scaling.yarn_log_multiplier / 0.1 (0:
+  // none); it enters attn_factor and deepseek2's attention scale.
+  float log_mul = 0.0f;
 };
 
 // How router logits become expert probabilities (llama.cpp's
@@ -97,8 +103,8 @@ struct ArchTraits {
   // to choose the top k, not to weight them (glm4moe, minimax-m2); the
   // loader requires it.
   bool expert_selection_bias = false;
-  // Key and value widths may differ and YaRN rope scaling is accepted
-  // (deepseek2's multi-head latent attention caches a latent row).
+  // Key and value widths may differ (deepseek2's multi-head latent
+  // attention caches a latent row).
   bool latent_attention = false;
   // Finds block il's tensors instead of weights.cpp's generic lookup, for
   // architectures whose blocks it does not know (weights.h's find_weight).
@@ -106,8 +112,8 @@ struct ArchTraits {
   // gpt-oss: attn_output.bias, attn_sinks, ffn_gate_inp.bias and the
   // per-expert ffn_{gate,up,down}_exps.bias are part of every block.
   bool oai_moe = false;
-  // rope.scaling.type "yarn" is understood (YarnParams); other architectures
-  // refuse it.
+  // rope.scaling.type "yarn" is understood (YarnParams, gpt-oss and
+  // deepseek2); other architectures refuse it.
   bool yarn = false;
 };
 
@@ -145,7 +151,7 @@ struct ModelConfig {
   // see only the last n_swa positions.
   int64_t n_swa = 0;
   std::vector<uint8_t> swa;
-  YarnParams yarn;
+  YarnParams yarn;             // rope.scaling.* (rope_ext)
   // Vocabulary facts perplexity needs (tokenizer.ggml.*).
   int32_t bos_id = -1;
   bool add_bos = false;
@@ -170,13 +176,6 @@ struct ModelConfig {
   int n_expert_shared = 0;     // expert_shared_count
   int n_expert_groups = 0;     // expert_group_count
   int n_group_used = 0;        // expert_group_used_count
-  // YaRN as llama_context derives it from rope.scaling.* (0 / 1: none).
-  float rope_ext_factor = 0.0f;
-  float rope_attn_factor = 1.0f;
-  float yarn_beta_fast = 32.0f;
-  float yarn_beta_slow = 1.0f;
-  int64_t n_ctx_orig_yarn = 0;
-  float rope_yarn_log_mul = 0.0f;  // mscale_all_dim
 
   int64_t kv_dim_v() const { return (head_dim_v > 0 ? head_dim_v : head_dim) * n_head_kv; }
 

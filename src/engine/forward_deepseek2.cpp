@@ -73,18 +73,15 @@ void latent_attention(const ModelConfig& c, const LayerWeights& l, KvCache& cach
   project(l.wkv_a_mqa, 0, h, T, E, ckv.data(), qk, act);
 
   // RoPE on k_pe and q_pe, RMS norm of c; Q gets q_pe in its last n_rot dims.
-  const YarnRope yarn = yarn_rope(rope, c.n_ctx_orig_yarn, c.rope_freq_base, c.rope_freq_scale,
-                                  c.rope_ext_factor, c.rope_attn_factor, c.yarn_beta_fast,
-                                  c.yarn_beta_slow);
   std::vector<float> Q = buf(T * H * qk);
   tbb::parallel_for(int64_t{0}, T, [&](int64_t t) {
     float* row = &ckv[t * qk];
-    rope_ext(row + kv, rope, pos0 + t, RopeType::kNorm, c.rope_freq_base, yarn);
+    rope_ext(row + kv, rope, pos0 + t, RopeType::kNorm, c.rope_freq_base, c.rope_freq_scale, c.yarn);
     rms_norm(row, l.kv_a_norm.f32(), c.rms_eps, kv, row);
     for (int64_t hh = 0; hh < H; ++hh) {
       float* qpe = &Q[(t * H + hh) * qk + kv];
       std::copy_n(&q[(t * H + hh) * k_mla + nope], rope, qpe);
-      rope_ext(qpe, rope, pos0 + t, RopeType::kNorm, c.rope_freq_base, yarn);
+      rope_ext(qpe, rope, pos0 + t, RopeType::kNorm, c.rope_freq_base, c.rope_freq_scale, c.yarn);
     }
   });
   // Q[t][h][0..kv) = wk_b[h] q_nope[t][h]: one product per head over the
@@ -103,8 +100,8 @@ void latent_attention(const ModelConfig& c, const LayerWeights& l, KvCache& cach
   // kq_scale: llama.cpp pre-scales by YaRN's magnitude squared (the rope
   // factor it cancelled in attn_factor, times mscale_all_dim's).
   const float ln_factor = std::log(1.0f / c.rope_freq_scale);
-  const float attn_factor_org = c.rope_attn_factor * (1.0f + 0.1f * ln_factor);
-  const float mscale = attn_factor_org * (1.0f + 0.1f * c.rope_yarn_log_mul * ln_factor);
+  const float attn_factor_org = c.yarn.attn_factor * (1.0f + 0.1f * ln_factor);
+  const float mscale = attn_factor_org * (1.0f + 0.1f * c.yarn.log_mul * ln_factor);
   const float kq_scale = 1.0f * mscale * mscale / std::sqrt(static_cast<float>(k_mla));
   std::vector<float> lat = buf(T * H * kv);  // [T][H][kv]
   attention(AttentionShape{c.n_head, 1, qk, kv, kq_scale}, cache, il, Q.data(), T, pos0, lat.data());
