@@ -157,7 +157,7 @@ std::vector<Ds2Case> ds2_cases() {
   cases.push_back({"lite_softmax", o});
   // YaRN context extension as DeepSeek-V3 ships it.
   o = ds2(TypeId::F16);
-  o.rope_yarn_factor = 40.0f, o.rope_yarn_orig_ctx = 128, o.rope_yarn_mscale_all_dim = 1.0f;
+  o.yarn_factor = 40.0f, o.yarn_orig_context = 128, o.yarn_mscale_all_dim = 1.0f;
   cases.push_back({"yarn", o});
   return cases;
 }
