@@ -16,57 +16,57 @@ namespace {
 Status read_delta_net_keys(const gguf::File& f, const std::string& arch, ModelConfig& c);
 Status read_rope_scaling(const gguf::File& f, const std::string& arch, ModelConfig& c);
 
+// One row per architecture, each naming only what differs from ArchTraits'
+// defaults (config.h).
 constexpr ArchTraits kArchs[] = {
-    // name       rope              bias   qknorm experts shexp  norm_topk
-    {"qwen2moe", RopeType::kNeox, true, false, true, true, false},
-    {"qwen3moe", RopeType::kNeox, false, true, true, false, true},
-    {"llama", RopeType::kNorm, false, false, false, false, true},
+    {.name = "qwen2moe", .rope = RopeType::kNeox, .qkv_bias = true, .requires_experts = true,
+     .shared_expert = true},
+    {.name = "qwen3moe", .rope = RopeType::kNeox, .qk_norm = true, .requires_experts = true,
+     .norm_topk_weights = true},
+    {.name = "llama", .rope = RopeType::kNorm, .norm_topk_weights = true},
     // src/models/qwen35moe.cpp: softmax router with renormalised top-k,
     // shared expert gated by a sigmoid, the FFN normed by post_attention_norm.
-    {"qwen35moe", RopeType::kImrope, false, true, true, true, true, ForwardKind::kDeltaNetHybrid,
-     "post_attention_norm", /*gated_q=*/true, /*partial_rope=*/true, read_delta_net_keys},
+    {.name = "qwen35moe", .rope = RopeType::kImrope, .qk_norm = true, .requires_experts = true,
+     .shared_expert = true, .norm_topk_weights = true, .forward = ForwardKind::kDeltaNetHybrid,
+     .ffn_norm_name = "post_attention_norm", .gated_q = true, .partial_rope = true,
+     .read_keys = read_delta_net_keys},
     // src/models/nemotron-h.cpp: Mamba-2 / attention (no RoPE) / MoE blocks;
     // sigmoid router with a selection bias, relu^2 experts (forward_nemotron_h_moe.cpp).
-    {"nemotron_h_moe", RopeType::kNorm, false, false, true, false, false, ForwardKind::kMamba2Hybrid,
-     "ffn_norm", false, false, read_nemotron_h_keys, load_nemotron_h_layers},
+    {.name = "nemotron_h_moe", .rope = RopeType::kNorm, .requires_experts = true,
+     .forward = ForwardKind::kMamba2Hybrid, .read_keys = read_nemotron_h_keys,
+     .load_layers = load_nemotron_h_layers},
     // src/models/glm4-moe.cpp (forward_glm4moe.cpp, which also reads its keys).
-    {"glm4moe", RopeType::kNeox, true, false, true, true, false, ForwardKind::kGlm4Moe,
-     "post_attention_norm", /*gated_q=*/false, /*partial_rope=*/true, read_glm4moe_keys,
-     /*load_layers=*/nullptr, /*optional_qk_norm=*/true, /*ungated_shared_expert=*/true,
-     /*qk_norm_whole=*/false, /*expert_selection_bias=*/true},
+    {.name = "glm4moe", .rope = RopeType::kNeox, .qkv_bias = true, .requires_experts = true,
+     .shared_expert = true, .forward = ForwardKind::kGlm4Moe, .ffn_norm_name = "post_attention_norm",
+     .partial_rope = true, .read_keys = read_glm4moe_keys, .optional_qk_norm = true,
+     .ungated_shared_expert = true, .expert_selection_bias = true},
     // src/models/minimax-m2.cpp: q/k norms over the whole projections,
     // partial NEOX RoPE, router by expert_gating_func (sigmoid) with a
     // selection bias, top-k renormalised, no shared expert.
-    {"minimax-m2", RopeType::kNeox, false, true, true, false, true, ForwardKind::kWholeQkNorm,
-     "ffn_norm", /*gated_q=*/false, /*partial_rope=*/true, read_minimax_m2_keys,
-     /*load_layers=*/nullptr, false, false, /*qk_norm_whole=*/true, /*expert_selection_bias=*/true},
+    {.name = "minimax-m2", .rope = RopeType::kNeox, .qk_norm = true, .requires_experts = true,
+     .norm_topk_weights = true, .forward = ForwardKind::kWholeQkNorm, .partial_rope = true,
+     .read_keys = read_minimax_m2_keys, .qk_norm_whole = true, .expert_selection_bias = true},
     // src/models/olmoe.cpp: q/k norms over the whole projections, full NEOX
     // RoPE, softmax router without renormalising the top k.
-    {"olmoe", RopeType::kNeox, false, true, true, false, false, ForwardKind::kWholeQkNorm,
-     "ffn_norm", /*gated_q=*/false, /*partial_rope=*/false, nullptr, nullptr,
-     false, false, /*qk_norm_whole=*/true},
+    {.name = "olmoe", .rope = RopeType::kNeox, .qk_norm = true, .requires_experts = true,
+     .forward = ForwardKind::kWholeQkNorm, .qk_norm_whole = true},
     // src/models/deepseek2.cpp (MLA files): latent attention with NORM RoPE
-    // on the qk_rope dims, its own routing (forward_deepseek2.cpp).
-    {"deepseek2", RopeType::kNorm, false, false, true, false, false, ForwardKind::kLatentAttention,
-     "ffn_norm", /*gated_q=*/false, /*partial_rope=*/true, read_deepseek2_keys,
-     /*load_layers=*/nullptr, /*optional_qk_norm=*/false,
-     /*ungated_shared_expert=*/true, /*qk_norm_whole=*/false,
-     /*expert_selection_bias=*/false, /*latent_attention=*/true, load_deepseek2_layer,
-     /*oai_moe=*/false, /*yarn=*/true},
+    // (YaRN-scaled) on the qk_rope dims, routing with expert groups and
+    // ungated shared experts (forward_deepseek2.cpp, deepseek2_model.cpp).
+    {.name = "deepseek2", .rope = RopeType::kNorm, .requires_experts = true,
+     .forward = ForwardKind::kLatentAttention, .partial_rope = true,
+     .read_keys = read_deepseek2_keys, .ungated_shared_expert = true, .latent_attention = true,
+     .load_layer = load_deepseek2_layer, .yarn = true},
     // src/models/openai-moe.cpp: NEOX rope with YaRN, biased q/k/v/o,
     // attention sinks, sliding window on even blocks, top-k of the raw
     // router logits weighted by their softmax, clamped SwiGLU.
-    {"gpt-oss", RopeType::kNeox, true, false, true, false, false, ForwardKind::kGptOss,
-     "post_attention_norm", /*gated_q=*/false, /*partial_rope=*/false, read_gptoss_keys,
-     /*load_layers=*/nullptr, /*optional_qk_norm=*/false,
-     /*ungated_shared_expert=*/false, /*qk_norm_whole=*/false,
-     /*expert_selection_bias=*/false, /*latent_attention=*/false, /*load_layer=*/nullptr,
-     /*oai_moe=*/true, /*yarn=*/true},
+    {.name = "gpt-oss", .rope = RopeType::kNeox, .qkv_bias = true, .requires_experts = true,
+     .forward = ForwardKind::kGptOss, .ffn_norm_name = "post_attention_norm",
+     .read_keys = read_gptoss_keys, .oai_moe = true, .yarn = true},
     // src/models/gemma4.cpp: NEOX RoPE, q/k norms, softmax router with
     // renormalised top-k; keys and tensors in config_gemma4.cpp.
-    {.name = "gemma4", .rope = RopeType::kNeox, .qkv_bias = false, .qk_norm = true,
-     .requires_experts = false, .shared_expert = false, .norm_topk_weights = true,
-     .forward = ForwardKind::kGemma4, .ffn_norm_name = "ffn_norm", .read_keys = read_gemma4_keys,
+    {.name = "gemma4", .rope = RopeType::kNeox, .qk_norm = true, .norm_topk_weights = true,
+     .forward = ForwardKind::kGemma4, .read_keys = read_gemma4_keys,
      .load_layers = load_gemma4_weights},
 };
 

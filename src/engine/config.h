@@ -65,17 +65,19 @@ struct LayerWeights;
 // One row per architecture: what llama.cpp's graph builder for it does
 // (src/models/<arch>.cpp in the oracle's source).
 struct ArchTraits {
+  // kArchs rows (config.cpp) use designated initialisers and name only the
+  // fields that differ from these defaults.
   std::string_view name;       // general.architecture; also the metadata key prefix
-  RopeType rope;
-  bool qkv_bias;               // attn_{q,k,v}.bias present (qwen2moe)
-  bool qk_norm;                // RMS norm of each q and k head before RoPE (qwen3moe)
-  bool requires_experts;       // the loader refuses n_expert == 0
-  bool shared_expert;          // ffn_*_shexp gated by sigmoid(ffn_gate_inp_shexp . x) (qwen2moe)
+  RopeType rope = RopeType::kNorm;
+  bool qkv_bias = false;       // attn_{q,k,v}.bias present (qwen2moe)
+  bool qk_norm = false;        // RMS norm of each q and k head before RoPE (qwen3moe)
+  bool requires_experts = false;  // the loader refuses n_expert == 0
+  bool shared_expert = false;  // ffn_*_shexp gated by sigmoid(ffn_gate_inp_shexp . x) (qwen2moe)
   // After the softmax over all experts and the top-k pick, divide the k
   // weights by their sum. qwen2moe does not; qwen3moe and Mixtral do. The
   // default of ModelConfig::expert_weights_norm, which a reader may set from
   // the file's expert_weights_norm key.
-  bool norm_topk_weights;
+  bool norm_topk_weights = false;
   ForwardKind forward = ForwardKind::kTransformer;
   // The FFN's input norm: "ffn_norm" or qwen35moe's "post_attention_norm".
   std::string_view ffn_norm_name = "ffn_norm";
