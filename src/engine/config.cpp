@@ -34,7 +34,7 @@ constexpr ArchTraits kArchs[] = {
     // sigmoid router with a selection bias, relu^2 experts (forward_nemotron_h_moe.cpp).
     {.name = "nemotron_h_moe", .rope = RopeType::kNorm, .requires_experts = true,
      .forward = ForwardKind::kMamba2Hybrid, .read_keys = read_nemotron_h_keys,
-     .load_layers = load_nemotron_h_layers},
+     .load_layer = load_nemotron_h_layer},
     // src/models/glm4-moe.cpp (forward_glm4moe.cpp, which also reads its keys).
     {.name = "glm4moe", .rope = RopeType::kNeox, .qkv_bias = true, .requires_experts = true,
      .shared_expert = true, .forward = ForwardKind::kGlm4Moe, .ffn_norm_name = "post_attention_norm",
@@ -67,7 +67,7 @@ constexpr ArchTraits kArchs[] = {
     // renormalised top-k; keys and tensors in config_gemma4.cpp.
     {.name = "gemma4", .rope = RopeType::kNeox, .qk_norm = true, .norm_topk_weights = true,
      .forward = ForwardKind::kGemma4, .read_keys = read_gemma4_keys,
-     .load_layers = load_gemma4_weights},
+     .load_globals = load_gemma4_globals, .load_layer = load_gemma4_layer},
 };
 
 }  // namespace

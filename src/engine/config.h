@@ -90,9 +90,9 @@ struct ArchTraits {
   // are already in c); the error names the missing or bad key. A new
   // architecture's reader lives in its own file next to its forward function.
   Status (*read_keys)(const gguf::File& f, const std::string& arch, ModelConfig& c) = nullptr;
-  // Finds every block's tensors when the blocks are not the common
-  // attention + FFN / Gated DeltaNet shapes weights.cpp knows (null: those).
-  Status (*load_layers)(const gguf::File& f, const ModelConfig& c, ModelWeights& w) = nullptr;
+  // Finds the tensors outside the blocks beyond token_embd, output_norm and
+  // output (gemma4's rope_freqs); null: none. Runs before the blocks' loader.
+  Status (*load_globals)(const gguf::File& f, const ModelConfig& c, ModelWeights& w) = nullptr;
   // attn_{q,k}_norm may be absent (glm4moe: GLM-4.5-Air has none); qk_norm
   // above makes them required.
   bool optional_qk_norm = false;
@@ -108,8 +108,11 @@ struct ArchTraits {
   // Key and value widths may differ (deepseek2's multi-head latent
   // attention caches a latent row).
   bool latent_attention = false;
-  // Finds block il's tensors instead of weights.cpp's generic lookup, for
-  // architectures whose blocks it does not know (weights.h's find_weight).
+  // Finds block il's tensors instead of weights.cpp's generic lookup (the
+  // common attention + FFN / Gated DeltaNet blocks), for architectures whose
+  // blocks it does not know (nemotron_h_moe, deepseek2, gemma4; weights.h's
+  // find_weight). Together with load_globals the one way an architecture
+  // brings its own tensors.
   Status (*load_layer)(const gguf::File& f, const ModelConfig& c, int il, LayerWeights& l) = nullptr;
   // gpt-oss: attn_output.bias, attn_sinks, ffn_gate_inp.bias and the
   // per-expert ffn_{gate,up,down}_exps.bias are part of every block.

@@ -208,67 +208,62 @@ Status read_nemotron_h_keys(const gguf::File& f, const std::string& arch, ModelC
   return {};
 }
 
-Status load_nemotron_h_layers(const gguf::File& f, const ModelConfig& c, ModelWeights& w) {
+Status load_nemotron_h_layer(const gguf::File& f, const ModelConfig& c, int il, LayerWeights& l) {
   const int64_t E = c.n_embd, DI = c.ssm_d_inner, NG = c.ssm_n_group, NH = c.ssm_dt_rank;
   const int64_t in_proj = 2 * DI + 2 * NG * c.ssm_d_state + NH, conv = c.ssm_conv_dim();
-  w.layers.resize(static_cast<size_t>(c.n_layer));
-  for (int il = 0; il < c.n_layer; ++il) {
-    LayerWeights& l = w.layers[static_cast<size_t>(il)];
-    auto n = [&](const char* suffix) { return fmt::format("blk.{}.{}", il, suffix); };
-    Status st;
-    auto get = [&](Weight& dst, const std::string& name, std::vector<int64_t> shape, bool f32) {
-      if (!st) return;
-      Result<Weight> r = load_weight(f, name, std::move(shape));
-      if (!r) {
-        st = r.error();
-      } else if (f32 && r->type != quant::TypeId::F32) {
-        st = make_error("{}: tensor {} must be F32", f.path(), name);
-      } else {
-        dst = *r;
-      }
-    };
-    get(l.attn_norm, n("attn_norm.weight"), {E}, true);
-    if (f.find_tensor(n("ffn_latent_down.weight")) != nullptr) {
-      return make_error("{}: nemotron_h_moe: latent MoE projections (blk.{}.ffn_latent_down) not "
-                        "implemented",
-                        f.path(), il);
-    }
-    if (c.is_recurrent(il)) {
-      get(l.ssm_in, n("ssm_in.weight"), {E, in_proj}, false);
-      get(l.ssm_conv1d, n("ssm_conv1d.weight"), {c.ssm_d_conv, conv}, true);
-      get(l.ssm_conv1d_b, n("ssm_conv1d.bias"), {conv}, true);
-      get(l.ssm_dt, n("ssm_dt.bias"), {NH}, true);
-      get(l.ssm_a, n("ssm_a"), {1, NH}, true);
-      get(l.ssm_d, n("ssm_d"), {1, NH}, true);
-      get(l.ssm_norm, n("ssm_norm.weight"), {DI / NG, NG}, true);
-      get(l.ssm_out, n("ssm_out.weight"), {DI, E}, false);
-    } else if (c.is_ffn_block(il)) {
-      const gguf::TensorInfo* up = f.find_tensor(n("ffn_up_exps.weight"));
-      const gguf::TensorInfo* sh = f.find_tensor(n("ffn_up_shexp.weight"));
-      if (up == nullptr || up->ne.size() < 2) return make_error("{}: missing tensor {}", f.path(), n("ffn_up_exps.weight"));
-      if (sh == nullptr || sh->ne.size() < 2) return make_error("{}: missing tensor {}", f.path(), n("ffn_up_shexp.weight"));
-      const int64_t n_ff = up->ne[1], n_ff_sh = sh->ne[1];
-      get(l.router, n("ffn_gate_inp.weight"), {E, c.n_expert}, false);
-      get(l.exp_probs_b, n("exp_probs_b.bias"), {c.n_expert}, true);
-      get(l.up_exps, n("ffn_up_exps.weight"), {E, n_ff, c.n_expert}, false);
-      get(l.down_exps, n("ffn_down_exps.weight"), {n_ff, E, c.n_expert}, false);
-      get(l.up_shexp, n("ffn_up_shexp.weight"), {E, n_ff_sh}, false);
-      get(l.down_shexp, n("ffn_down_shexp.weight"), {n_ff_sh, E}, false);
+  auto n = [&](const char* suffix) { return fmt::format("blk.{}.{}", il, suffix); };
+  Status st;
+  auto get = [&](Weight& dst, const std::string& name, std::vector<int64_t> shape, bool f32) {
+    if (!st) return;
+    Result<Weight> r = load_weight(f, name, std::move(shape));
+    if (!r) {
+      st = r.error();
+    } else if (f32 && r->type != quant::TypeId::F32) {
+      st = make_error("{}: tensor {} must be F32", f.path(), name);
     } else {
-      get(l.wq, n("attn_q.weight"), {E, c.q_dim()}, false);
-      get(l.wk, n("attn_k.weight"), {E, c.kv_dim()}, false);
-      get(l.wv, n("attn_v.weight"), {E, c.kv_dim()}, false);
-      get(l.wo, n("attn_output.weight"), {c.q_dim(), E}, false);
-      for (const char* b : {"attn_q.bias", "attn_k.bias", "attn_v.bias", "attn_output.bias"}) {
-        if (f.find_tensor(n(b)) != nullptr) {
-          return make_error("{}: nemotron_h_moe: attention biases (blk.{}.{}) not implemented",
-                            f.path(), il, b);
-        }
+      dst = *r;
+    }
+  };
+  get(l.attn_norm, n("attn_norm.weight"), {E}, true);
+  if (f.find_tensor(n("ffn_latent_down.weight")) != nullptr) {
+    return make_error("{}: nemotron_h_moe: latent MoE projections (blk.{}.ffn_latent_down) not "
+                      "implemented",
+                      f.path(), il);
+  }
+  if (c.is_recurrent(il)) {
+    get(l.ssm_in, n("ssm_in.weight"), {E, in_proj}, false);
+    get(l.ssm_conv1d, n("ssm_conv1d.weight"), {c.ssm_d_conv, conv}, true);
+    get(l.ssm_conv1d_b, n("ssm_conv1d.bias"), {conv}, true);
+    get(l.ssm_dt, n("ssm_dt.bias"), {NH}, true);
+    get(l.ssm_a, n("ssm_a"), {1, NH}, true);
+    get(l.ssm_d, n("ssm_d"), {1, NH}, true);
+    get(l.ssm_norm, n("ssm_norm.weight"), {DI / NG, NG}, true);
+    get(l.ssm_out, n("ssm_out.weight"), {DI, E}, false);
+  } else if (c.is_ffn_block(il)) {
+    const gguf::TensorInfo* up = f.find_tensor(n("ffn_up_exps.weight"));
+    const gguf::TensorInfo* sh = f.find_tensor(n("ffn_up_shexp.weight"));
+    if (up == nullptr || up->ne.size() < 2) return make_error("{}: missing tensor {}", f.path(), n("ffn_up_exps.weight"));
+    if (sh == nullptr || sh->ne.size() < 2) return make_error("{}: missing tensor {}", f.path(), n("ffn_up_shexp.weight"));
+    const int64_t n_ff = up->ne[1], n_ff_sh = sh->ne[1];
+    get(l.router, n("ffn_gate_inp.weight"), {E, c.n_expert}, false);
+    get(l.exp_probs_b, n("exp_probs_b.bias"), {c.n_expert}, true);
+    get(l.up_exps, n("ffn_up_exps.weight"), {E, n_ff, c.n_expert}, false);
+    get(l.down_exps, n("ffn_down_exps.weight"), {n_ff, E, c.n_expert}, false);
+    get(l.up_shexp, n("ffn_up_shexp.weight"), {E, n_ff_sh}, false);
+    get(l.down_shexp, n("ffn_down_shexp.weight"), {n_ff_sh, E}, false);
+  } else {
+    get(l.wq, n("attn_q.weight"), {E, c.q_dim()}, false);
+    get(l.wk, n("attn_k.weight"), {E, c.kv_dim()}, false);
+    get(l.wv, n("attn_v.weight"), {E, c.kv_dim()}, false);
+    get(l.wo, n("attn_output.weight"), {c.q_dim(), E}, false);
+    for (const char* b : {"attn_q.bias", "attn_k.bias", "attn_v.bias", "attn_output.bias"}) {
+      if (f.find_tensor(n(b)) != nullptr) {
+        return make_error("{}: nemotron_h_moe: attention biases (blk.{}.{}) not implemented",
+                          f.path(), il, b);
       }
     }
-    if (!st) return st;
   }
-  return {};
+  return st;
 }
 
 void forward_mamba2_hybrid(const Model& model, KvCache& cache, RecurrentState& state,

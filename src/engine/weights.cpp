@@ -97,9 +97,8 @@ Result<std::unique_ptr<Model>> load_model(const std::string& path) {
   APEX_TRY_ASSIGN(w.output_norm, reg.get_f32("output_norm.weight", c.n_embd));
   APEX_TRY_ASSIGN(w.output, reg.get("output.weight", {c.n_embd, c.n_vocab}, false));
   if (!w.output) w.output = w.token_embd;  // tied embeddings
-  if (a.load_layers != nullptr) {
-    if (Status s = a.load_layers(*model->file, c, w); !s) return s.error();
-    return model;
+  if (a.load_globals != nullptr) {
+    if (Status s = a.load_globals(*model->file, c, w); !s) return s.error();
   }
   w.layers.resize(static_cast<size_t>(c.n_layer));
   for (int il = 0; il < c.n_layer; ++il) {
