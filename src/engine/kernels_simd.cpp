@@ -2,11 +2,17 @@
 // The float dots reproduce ggml's plain build (products in float, sums in
 // double); the panel integer GEMM keeps ggml's float order exactly, so
 // quantized logits stay bit-identical to the oracle's.
+// Also compile the AVX-512 VNNI target (simd_pairs-inl.h).
+#ifndef HWY_WANT_AVX3_DL
+#define HWY_WANT_AVX3_DL
+#endif
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "engine/kernels_simd.cpp"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 
 #include <hwy/highway.h>
+
+#include "engine/simd_pairs-inl.h"
 
 #include <cmath>
 #include <cstring>
@@ -18,6 +24,10 @@
 #include "quant/fp16.h"
 
 HWY_BEFORE_NAMESPACE();
+#if HWY_TARGET == HWY_AVX3_DL
+// As in simd_pairs-inl.h.
+#pragma GCC target("avx512vnni")
+#endif
 namespace apex::engine::simd {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
@@ -185,9 +195,8 @@ HWY_INLINE void PanelTokens32(const Panel& panel, const int16_t* const* aq, cons
     for (int64_t k = 0; k < 16; ++k) {
       const auto wv = hn::BitCast(d16, hn::LoadU(d32, w + k * P));
       for (int c = 0; c < C; ++c) {
-        V32 unused = zero;
         const auto av = hn::BitCast(d16, hn::Set(d32, LoadPair(aq[c] + b * 32 + 2 * k)));
-        iacc[c] = hn::ReorderWidenMulAccumulate(d32, wv, av, iacc[c], unused);
+        iacc[c] = MulAddPairs(d32, wv, av, iacc[c]);
       }
     }
     const VF dw = hn::LoadU(df, panel.d.data() + b * P);
@@ -237,9 +246,8 @@ HWY_INLINE void PanelTokens256(const Panel& panel, const int16_t* const* aq, con
         const int64_t k = 8 * g + l;
         const auto wv = hn::BitCast(d16, hn::LoadU(d32, w + k * P));
         for (int c = 0; c < C; ++c) {
-          V32 unused = zero;
           const auto av = hn::BitCast(d16, hn::Set(d32, LoadPair(aq[c] + b * 256 + 2 * k)));
-          iacc[c] = hn::ReorderWidenMulAccumulate(d32, wv, av, iacc[c], unused);
+          iacc[c] = MulAddPairs(d32, wv, av, iacc[c]);
         }
       }
       for (int c = 0; c < C; ++c) {
@@ -253,9 +261,8 @@ HWY_INLINE void PanelTokens256(const Panel& panel, const int16_t* const* aq, con
       for (int j = 0; j < 8; ++j) {
         const auto mv = hn::BitCast(d16, hn::LoadU(d32, m + j * P));
         for (int c = 0; c < C; ++c) {
-          V32 unused = zero;
           const auto sv = hn::BitCast(d16, hn::Set(d32, LoadPair(absums[c] + b * 16 + 2 * j)));
-          iacc[c] = hn::ReorderWidenMulAccumulate(d32, mv, sv, iacc[c], unused);
+          iacc[c] = MulAddPairs(d32, mv, sv, iacc[c]);
         }
       }
       const VF dm = hn::LoadU(df, panel.dmin.data() + b * P);
