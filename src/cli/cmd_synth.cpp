@@ -55,8 +55,8 @@ Command make_synth() {
     sub->add_option("--mtp", o.n_mtp, "qwen35moe: multi-token-prediction blocks after the trunk (0 or 1; Qwen3.5's converter writes 1)")->capture_default_str();
     sub->add_option("--rope-dim", o.rope_dim, "qwen35moe, minimax-m2, deepseek2, gemma4 (global blocks): rotated dimensions per head (0: head-dim / 4; minimax-m2 head-dim / 2)")->capture_default_str();
     sub->add_option("--sliding-window", o.sliding_window, "gpt-oss: attention.sliding_window of the even (sliding-window) blocks; gemma4: of its sliding-window blocks")->capture_default_str();
-    sub->add_option("--yarn-factor", o.yarn_factor, "gpt-oss: YaRN rope scaling factor (0: no scaling; gpt-oss: 32)")->capture_default_str();
-    sub->add_option("--yarn-orig-ctx", o.yarn_orig_context, "gpt-oss: YaRN original context length (rope.scaling.original_context_length)")->capture_default_str();
+    sub->add_option("--yarn-factor", o.yarn_factor, "gpt-oss, deepseek2: YaRN rope scaling factor (0: no scaling; gpt-oss: 32, DeepSeek-V3: 40)")->capture_default_str();
+    sub->add_option("--yarn-orig-ctx", o.yarn_orig_context, "gpt-oss, deepseek2: YaRN original context length (rope.scaling.original_context_length)")->capture_default_str();
     sub->add_option("--yarn-beta-fast", o.yarn_beta_fast, "gpt-oss: YaRN beta_fast")->capture_default_str();
     sub->add_option("--yarn-beta-slow", o.yarn_beta_slow, "gpt-oss: YaRN beta_slow")->capture_default_str();
     sub->add_option("--swa-head-dim", o.head_dim_swa, "gemma4: head width of sliding-window blocks (0: --head-dim, which is the global blocks')")->capture_default_str();
@@ -75,9 +75,7 @@ Command make_synth() {
     sub->add_option("--gating", o.expert_gating_func, "deepseek2: expert gating 1 softmax, 2 sigmoid with exp_probs_b")->capture_default_str();
     sub->add_option("--expert-groups", o.n_expert_groups, "deepseek2: expert groups (0: none)")->capture_default_str();
     sub->add_option("--expert-groups-used", o.n_group_used, "deepseek2: groups each token picks experts from")->capture_default_str();
-    sub->add_option("--rope-yarn-factor", o.rope_yarn_factor, "deepseek2: YaRN context scaling factor (0: none)")->capture_default_str();
-    sub->add_option("--rope-yarn-orig-ctx", o.rope_yarn_orig_ctx, "deepseek2: YaRN original context (0: --ctx)")->capture_default_str();
-    sub->add_option("--rope-yarn-mscale-all-dim", o.rope_yarn_mscale_all_dim, "deepseek2: YaRN mscale_all_dim")->capture_default_str();
+    sub->add_option("--yarn-mscale-all-dim", o.yarn_mscale_all_dim, "deepseek2: YaRN mscale_all_dim (written as yarn_log_multiplier = 0.1 x this)")->capture_default_str();
     sub->add_option("--tokenizer", o.tokenizer_json,
                     "a Hugging Face tokenizer.json: write its vocabulary as llama.cpp's converter would "
                     "(the vocabulary size follows it)");

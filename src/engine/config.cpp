@@ -14,57 +14,60 @@ Status read_minimax_m2_keys(const gguf::File& f, const std::string& arch, ModelC
 namespace {
 
 Status read_delta_net_keys(const gguf::File& f, const std::string& arch, ModelConfig& c);
+Status read_rope_scaling(const gguf::File& f, const std::string& arch, ModelConfig& c);
 
+// One row per architecture, each naming only what differs from ArchTraits'
+// defaults (config.h).
 constexpr ArchTraits kArchs[] = {
-    // name       rope              bias   qknorm experts shexp  norm_topk
-    {"qwen2moe", RopeType::kNeox, true, false, true, true, false},
-    {"qwen3moe", RopeType::kNeox, false, true, true, false, true},
-    {"llama", RopeType::kNorm, false, false, false, false, true},
+    {.name = "qwen2moe", .rope = RopeType::kNeox, .qkv_bias = true, .requires_experts = true,
+     .shared_expert = true},
+    {.name = "qwen3moe", .rope = RopeType::kNeox, .qk_norm = true, .requires_experts = true,
+     .norm_topk_weights = true},
+    {.name = "llama", .rope = RopeType::kNorm, .norm_topk_weights = true},
     // src/models/qwen35moe.cpp: softmax router with renormalised top-k,
     // shared expert gated by a sigmoid, the FFN normed by post_attention_norm.
-    {"qwen35moe", RopeType::kImrope, false, true, true, true, true, ForwardKind::kDeltaNetHybrid,
-     "post_attention_norm", /*gated_q=*/true, /*partial_rope=*/true, read_delta_net_keys},
+    {.name = "qwen35moe", .rope = RopeType::kImrope, .qk_norm = true, .requires_experts = true,
+     .shared_expert = true, .norm_topk_weights = true, .forward = ForwardKind::kDeltaNetHybrid,
+     .ffn_norm_name = "post_attention_norm", .gated_q = true, .partial_rope = true,
+     .read_keys = read_delta_net_keys},
     // src/models/nemotron-h.cpp: Mamba-2 / attention (no RoPE) / MoE blocks;
     // sigmoid router with a selection bias, relu^2 experts (forward_nemotron_h_moe.cpp).
-    {"nemotron_h_moe", RopeType::kNorm, false, false, true, false, false, ForwardKind::kMamba2Hybrid,
-     "ffn_norm", false, false, read_nemotron_h_keys, load_nemotron_h_layers},
+    {.name = "nemotron_h_moe", .rope = RopeType::kNorm, .requires_experts = true,
+     .forward = ForwardKind::kMamba2Hybrid, .read_keys = read_nemotron_h_keys,
+     .load_layer = load_nemotron_h_layer},
     // src/models/glm4-moe.cpp (forward_glm4moe.cpp, which also reads its keys).
-    {"glm4moe", RopeType::kNeox, true, false, true, true, false, ForwardKind::kGlm4Moe,
-     "post_attention_norm", /*gated_q=*/false, /*partial_rope=*/true, read_glm4moe_keys,
-     /*load_layers=*/nullptr, /*optional_qk_norm=*/true, /*ungated_shared_expert=*/true},
+    {.name = "glm4moe", .rope = RopeType::kNeox, .qkv_bias = true, .requires_experts = true,
+     .shared_expert = true, .forward = ForwardKind::kGlm4Moe, .ffn_norm_name = "post_attention_norm",
+     .partial_rope = true, .read_keys = read_glm4moe_keys, .optional_qk_norm = true,
+     .ungated_shared_expert = true, .expert_selection_bias = true},
     // src/models/minimax-m2.cpp: q/k norms over the whole projections,
     // partial NEOX RoPE, router by expert_gating_func (sigmoid) with a
     // selection bias, top-k renormalised, no shared expert.
-    {"minimax-m2", RopeType::kNeox, false, true, true, false, true, ForwardKind::kWholeQkNorm,
-     "ffn_norm", /*gated_q=*/false, /*partial_rope=*/true, read_minimax_m2_keys,
-     /*load_layers=*/nullptr, false, false, /*qk_norm_whole=*/true, /*expert_selection_bias=*/true},
+    {.name = "minimax-m2", .rope = RopeType::kNeox, .qk_norm = true, .requires_experts = true,
+     .norm_topk_weights = true, .forward = ForwardKind::kWholeQkNorm, .partial_rope = true,
+     .read_keys = read_minimax_m2_keys, .qk_norm_whole = true, .expert_selection_bias = true},
     // src/models/olmoe.cpp: q/k norms over the whole projections, full NEOX
     // RoPE, softmax router without renormalising the top k.
-    {"olmoe", RopeType::kNeox, false, true, true, false, false, ForwardKind::kWholeQkNorm,
-     "ffn_norm", /*gated_q=*/false, /*partial_rope=*/false, nullptr, nullptr,
-     false, false, /*qk_norm_whole=*/true},
+    {.name = "olmoe", .rope = RopeType::kNeox, .qk_norm = true, .requires_experts = true,
+     .forward = ForwardKind::kWholeQkNorm, .qk_norm_whole = true},
     // src/models/deepseek2.cpp (MLA files): latent attention with NORM RoPE
-    // on the qk_rope dims, its own routing (forward_deepseek2.cpp).
-    {"deepseek2", RopeType::kNorm, false, false, true, false, false, ForwardKind::kLatentAttention,
-     "ffn_norm", /*gated_q=*/false, /*partial_rope=*/true, read_deepseek2_keys,
-     /*load_layers=*/nullptr, /*optional_qk_norm=*/false,
-     /*ungated_shared_expert=*/false, /*qk_norm_whole=*/false,
-     /*expert_selection_bias=*/false, /*latent_attention=*/true, load_deepseek2_layer},
+    // (YaRN-scaled) on the qk_rope dims, routing with expert groups and
+    // ungated shared experts (forward_deepseek2.cpp, deepseek2_model.cpp).
+    {.name = "deepseek2", .rope = RopeType::kNorm, .requires_experts = true,
+     .forward = ForwardKind::kLatentAttention, .partial_rope = true,
+     .read_keys = read_deepseek2_keys, .ungated_shared_expert = true, .latent_attention = true,
+     .load_layer = load_deepseek2_layer, .yarn = true},
     // src/models/openai-moe.cpp: NEOX rope with YaRN, biased q/k/v/o,
     // attention sinks, sliding window on even blocks, top-k of the raw
     // router logits weighted by their softmax, clamped SwiGLU.
-    {"gpt-oss", RopeType::kNeox, true, false, true, false, false, ForwardKind::kGptOss,
-     "post_attention_norm", /*gated_q=*/false, /*partial_rope=*/false, read_gptoss_keys,
-     /*load_layers=*/nullptr, /*optional_qk_norm=*/false,
-     /*ungated_shared_expert=*/false, /*qk_norm_whole=*/false,
-     /*expert_selection_bias=*/false, /*latent_attention=*/false, /*load_layer=*/nullptr,
-     /*oai_moe=*/true, /*yarn=*/true},
+    {.name = "gpt-oss", .rope = RopeType::kNeox, .qkv_bias = true, .requires_experts = true,
+     .forward = ForwardKind::kGptOss, .ffn_norm_name = "post_attention_norm",
+     .read_keys = read_gptoss_keys, .oai_moe = true, .yarn = true},
     // src/models/gemma4.cpp: NEOX RoPE, q/k norms, softmax router with
     // renormalised top-k; keys and tensors in config_gemma4.cpp.
-    {.name = "gemma4", .rope = RopeType::kNeox, .qkv_bias = false, .qk_norm = true,
-     .requires_experts = false, .shared_expert = false, .norm_topk_weights = true,
-     .forward = ForwardKind::kGemma4, .ffn_norm_name = "ffn_norm", .read_keys = read_gemma4_keys,
-     .load_layers = load_gemma4_weights},
+    {.name = "gemma4", .rope = RopeType::kNeox, .qk_norm = true, .norm_topk_weights = true,
+     .forward = ForwardKind::kGemma4, .read_keys = read_gemma4_keys,
+     .load_globals = load_gemma4_globals, .load_layer = load_gemma4_layer},
 };
 
 }  // namespace
@@ -151,6 +154,57 @@ Status read_delta_net_keys(const gguf::File& f, const std::string& arch, ModelCo
   return {};
 }
 
+// llama_context's get_mscale: YaRN's attention magnitude for a context
+// `scale` times the original.
+float yarn_mscale(float scale, float mscale) {
+  return scale <= 1.0f ? 1.0f : 0.1f * mscale * std::log(scale) + 1.0f;
+}
+
+// rope.scaling.* as llama.cpp turns them into the context's RoPE parameters
+// (llama_model::load_hparams, then llama_context's set-up), with no user
+// overrides: the type ("none" never scales), the factor, and for YaRN the
+// original context and the attention factor.
+Status read_rope_scaling(const gguf::File& f, const std::string& arch, ModelConfig& c) {
+  auto key = [&](const char* suffix) { return arch + "." + suffix; };
+  std::string scaling = "linear";
+  if (f.get_string(key("rope.scaling.type"), scaling) && scaling != "none" &&
+      scaling != "linear" && !(scaling == "yarn" && c.arch->yarn)) {
+    return make_error("{}: rope scaling '{}' is not supported", f.path(), scaling);
+  }
+  double d = 0;
+  if (f.get_float(key("rope.scaling.factor"), d) && d > 0) {
+    c.rope_freq_scale = static_cast<float>(1.0 / d);
+  }
+  if (scaling == "none") c.rope_freq_scale = 1.0f;
+  int64_t v = 0;
+  c.yarn.n_ctx_orig = c.n_ctx_train;
+  if (f.get_int(key("rope.scaling.original_context_length"), v)) {
+    if (v <= 0) {
+      return make_error("{}: {} must be positive", f.path(), key("rope.scaling.original_context_length"));
+    }
+    c.yarn.n_ctx_orig = v;
+  }
+  float attn = 1.0f;
+  if (scaling == "yarn") {
+    c.yarn.ext_factor = 1.0f;
+    const float factor = 1.0f / c.rope_freq_scale;
+    if (c.yarn.log_mul != 0.0f) {
+      // llama_context takes mscale = mscale_all_dim for deepseek2 (the only
+      // reader of yarn_log_multiplier here) when the latter is not 1.
+      const float all_dims = c.yarn.log_mul;
+      const float mscale = all_dims != 1.0f ? all_dims : 1.0f;
+      attn = yarn_mscale(factor, mscale) / yarn_mscale(factor, all_dims);
+    } else {
+      attn = yarn_mscale(factor, 1.0f);
+    }
+    // ggml's rope multiplies by 1 + 0.1 ln(factor) again; cancelled here.
+    attn *= 1.0f / (1.0f + 0.1f * std::log(factor));
+  }
+  if (f.get_float(key("rope.scaling.attn_factor"), d)) attn *= static_cast<float>(d);
+  c.yarn.attn_factor = attn;
+  return {};
+}
+
 }  // namespace
 
 Result<ModelConfig> read_config(const gguf::File& f) {
@@ -231,27 +285,6 @@ Result<ModelConfig> read_config(const gguf::File& f) {
   }
   c.rms_eps = static_cast<float>(d);
   if (f.get_float(key("rope.freq_base"), d)) c.rope_freq_base = static_cast<float>(d);
-  std::string scaling;
-  if (f.get_string(key("rope.scaling.type"), scaling) && scaling != "none" &&
-      scaling != "linear" && !(scaling == "yarn" && (c.arch->latent_attention || c.arch->yarn))) {
-    return make_error("{}: rope scaling '{}' is not supported", f.path(), scaling);
-  }
-  if (f.get_float(key("rope.scaling.factor"), d) && d > 0) {
-    c.rope_freq_scale = static_cast<float>(1.0 / d);
-  }
-  if (scaling == "yarn") {
-    // llama_context's set-up for YaRN without a log multiplier: ext_factor 1
-    // and an attn_factor of mscale(factor) / (1 + 0.1 ln factor) (ggml's rope
-    // multiplies the magnitude back in), times rope.scaling.attn_factor.
-    c.yarn.ext_factor = 1.0f;
-    c.yarn.n_ctx_orig = c.n_ctx_train;
-    if (f.get_int(key("rope.scaling.original_context_length"), v)) c.yarn.n_ctx_orig = v;
-    const float factor = 1.0f / c.rope_freq_scale;
-    float attn = factor <= 1.0f ? 1.0f : 0.1f * std::log(factor) + 1.0f;
-    attn *= 1.0f / (1.0f + 0.1f * std::log(factor));
-    if (f.get_float(key("rope.scaling.attn_factor"), d)) attn *= static_cast<float>(d);
-    c.yarn.attn_factor = attn;
-  }
   if (f.get_int(key("expert_count"), v)) c.n_expert = static_cast<int>(v);
   if (f.get_int(key("expert_used_count"), v)) c.n_expert_used = static_cast<int>(v);
   if (f.get_float(key("expert_weights_scale"), d)) c.expert_weights_scale = static_cast<float>(d);
@@ -262,9 +295,13 @@ Result<ModelConfig> read_config(const gguf::File& f) {
     return make_error("{}: expert_used_count {} must be in 1..{}", f.path(), c.n_expert_used,
                       c.n_expert);
   }
+  c.expert_weights_norm = c.arch->norm_topk_weights;
   if (c.arch->read_keys != nullptr) {
     if (Status s = c.arch->read_keys(f, arch, c); !s) return s.error();
   }
+  // After read_keys: deepseek2's reader sets yarn.log_mul, which YaRN's
+  // attention factor depends on.
+  if (Status s = read_rope_scaling(f, arch, c); !s) return s.error();
   const gguf::TensorInfo* embd = f.find_tensor("token_embd.weight");
   if (embd == nullptr || embd->ne.size() < 2) {
     return make_error("{}: missing tensor token_embd.weight", f.path());

@@ -36,20 +36,27 @@ enum class ForwardKind {
   kGemma4,          // sliding-window and global blocks, a dense FFN beside the experts (gemma4)
 };
 
-// YaRN rope scaling as ggml's rope computes it (ggml_rope_ext's ext_factor,
-// attn_factor, beta_fast, beta_slow and the original context). ext_factor 0
-// is plain RoPE with only freq_scale applied.
+// RoPE scaling as llama_context derives it from rope.scaling.* and hands it
+// to ggml_rope_ext (ops.h's rope_ext): ext_factor, attn_factor, beta_fast,
+// beta_slow and the original context. ext_factor 0 is plain RoPE with only
+// freq_scale (ModelConfig::rope_freq_scale) and attn_factor applied.
 struct YarnParams {
-  float ext_factor = 0.0f;
-  float attn_factor = 1.0f;   // cos and sin are scaled by this (times the YaRN magnitude)
-  float beta_fast = 32.0f;    // llama.cpp's defaults; gpt-oss's loader reads no keys for them
-  float beta_slow = 1.0f;
+  float ext_factor = 0.0f;    // 1 for rope.scaling.type "yarn"
+  // cos and sin are scaled by this (times ggml's YaRN magnitude, which
+  // llama_context cancels in it), times rope.scaling.attn_factor.
+  float attn_factor = 1.0f;
+  float beta_fast = 32.0f;    // llama.cpp's defaults; neither gpt-oss's nor
+  float beta_slow = 1.0f;     // deepseek2's loader reads keys for them
   int64_t n_ctx_orig = 0;     // rope.scaling.original_context_length, else context_length
+  // mscale_all_dim: deepseek2's rope.scaling.yarn_log_multiplier / 0.1 (0:
+  // none); it enters attn_factor and deepseek2's attention scale.
+  float log_mul = 0.0f;
 };
 
 // How router logits become expert probabilities (llama.cpp's
-// expert_gating_func: 1 softmax, 2 sigmoid).
-enum class ExpertGating { kSoftmax, kSigmoid };
+// expert_gating_func: 1 softmax, 2 sigmoid; 3 softmax-weight is gpt-oss's:
+// the k largest raw logits are chosen and the softmax of those k weights them).
+enum class ExpertGating { kSoftmax, kSigmoid, kSoftmaxWeight };
 
 struct ModelConfig;
 struct ModelWeights;
@@ -58,15 +65,19 @@ struct LayerWeights;
 // One row per architecture: what llama.cpp's graph builder for it does
 // (src/models/<arch>.cpp in the oracle's source).
 struct ArchTraits {
+  // kArchs rows (config.cpp) use designated initialisers and name only the
+  // fields that differ from these defaults.
   std::string_view name;       // general.architecture; also the metadata key prefix
-  RopeType rope;
-  bool qkv_bias;               // attn_{q,k,v}.bias present (qwen2moe)
-  bool qk_norm;                // RMS norm of each q and k head before RoPE (qwen3moe)
-  bool requires_experts;       // the loader refuses n_expert == 0
-  bool shared_expert;          // ffn_*_shexp gated by sigmoid(ffn_gate_inp_shexp . x) (qwen2moe)
+  RopeType rope = RopeType::kNorm;
+  bool qkv_bias = false;       // attn_{q,k,v}.bias present (qwen2moe)
+  bool qk_norm = false;        // RMS norm of each q and k head before RoPE (qwen3moe)
+  bool requires_experts = false;  // the loader refuses n_expert == 0
+  bool shared_expert = false;  // ffn_*_shexp gated by sigmoid(ffn_gate_inp_shexp . x) (qwen2moe)
   // After the softmax over all experts and the top-k pick, divide the k
-  // weights by their sum. qwen2moe does not; qwen3moe and Mixtral do.
-  bool norm_topk_weights;
+  // weights by their sum. qwen2moe does not; qwen3moe and Mixtral do. The
+  // default of ModelConfig::expert_weights_norm, which a reader may set from
+  // the file's expert_weights_norm key.
+  bool norm_topk_weights = false;
   ForwardKind forward = ForwardKind::kTransformer;
   // The FFN's input norm: "ffn_norm" or qwen35moe's "post_attention_norm".
   std::string_view ffn_norm_name = "ffn_norm";
@@ -79,31 +90,35 @@ struct ArchTraits {
   // are already in c); the error names the missing or bad key. A new
   // architecture's reader lives in its own file next to its forward function.
   Status (*read_keys)(const gguf::File& f, const std::string& arch, ModelConfig& c) = nullptr;
-  // Finds every block's tensors when the blocks are not the common
-  // attention + FFN / Gated DeltaNet shapes weights.cpp knows (null: those).
-  Status (*load_layers)(const gguf::File& f, const ModelConfig& c, ModelWeights& w) = nullptr;
+  // Finds the tensors outside the blocks beyond token_embd, output_norm and
+  // output (gemma4's rope_freqs); null: none. Runs before the blocks' loader.
+  Status (*load_globals)(const gguf::File& f, const ModelConfig& c, ModelWeights& w) = nullptr;
   // attn_{q,k}_norm may be absent (glm4moe: GLM-4.5-Air has none); qk_norm
   // above makes them required.
   bool optional_qk_norm = false;
-  // The shared expert's output is added as is: no ffn_gate_inp_shexp (glm4moe).
+  // The shared expert's output is added as is: no ffn_gate_inp_shexp (glm4moe, deepseek2).
   bool ungated_shared_expert = false;
   // attn_q_norm / attn_k_norm gains span the whole q and k projections
   // (q_dim, kv_dim): one RMS over all heads of a token (minimax-m2, olmoe).
   bool qk_norm_whole = false;
   // blk.N.exp_probs_b.bias [n_expert] is added to the expert probabilities
-  // to choose the top k, not to weight them (minimax-m2).
+  // to choose the top k, not to weight them (glm4moe, minimax-m2); the
+  // loader requires it.
   bool expert_selection_bias = false;
-  // Key and value widths may differ and YaRN rope scaling is accepted
-  // (deepseek2's multi-head latent attention caches a latent row).
+  // Key and value widths may differ (deepseek2's multi-head latent
+  // attention caches a latent row).
   bool latent_attention = false;
-  // Finds block il's tensors instead of weights.cpp's generic lookup, for
-  // architectures whose blocks it does not know (weights.h's find_weight).
+  // Finds block il's tensors instead of weights.cpp's generic lookup (the
+  // common attention + FFN / Gated DeltaNet blocks), for architectures whose
+  // blocks it does not know (nemotron_h_moe, deepseek2, gemma4; weights.h's
+  // find_weight). Together with load_globals the one way an architecture
+  // brings its own tensors.
   Status (*load_layer)(const gguf::File& f, const ModelConfig& c, int il, LayerWeights& l) = nullptr;
   // gpt-oss: attn_output.bias, attn_sinks, ffn_gate_inp.bias and the
   // per-expert ffn_{gate,up,down}_exps.bias are part of every block.
   bool oai_moe = false;
-  // rope.scaling.type "yarn" is understood (YarnParams); other architectures
-  // refuse it.
+  // rope.scaling.type "yarn" is understood (YarnParams, gpt-oss and
+  // deepseek2); other architectures refuse it.
   bool yarn = false;
 };
 
@@ -141,7 +156,7 @@ struct ModelConfig {
   // see only the last n_swa positions.
   int64_t n_swa = 0;
   std::vector<uint8_t> swa;
-  YarnParams yarn;
+  YarnParams yarn;             // rope.scaling.* (rope_ext)
   // Vocabulary facts perplexity needs (tokenizer.ggml.*).
   int32_t bos_id = -1;
   bool add_bos = false;
@@ -150,14 +165,13 @@ struct ModelConfig {
   // ssm_d_state x ssm_dt_rank).
   int64_t ssm_d_inner = 0;
   std::vector<uint8_t> ffn_block;  // per layer: 1 = an FFN-only block (nemotron_h_moe "E")
-  bool expert_weights_norm = false;  // expert_weights_norm: renormalise the top-k weights
-  // DeepSeek-V3-style routing (glm4moe): the first n_dense_lead blocks have a
-  // dense FFN; experts are scored by sigmoid (expert_gating_func 2) and
-  // chosen by score + exp_probs_b; expert_weights_norm renormalises the k
-  // scores.
+  // Renormalise the top-k weights: ArchTraits::norm_topk_weights unless the
+  // architecture's reader takes it from the expert_weights_norm key.
+  bool expert_weights_norm = false;
+  // The first n_dense_lead blocks have a dense FFN (leading_dense_block_count:
+  // glm4moe, deepseek2).
   int n_dense_lead = 0;
-  bool sigmoid_gating = false;
-  ExpertGating expert_gating = ExpertGating::kSoftmax;  // expert_gating_func
+  ExpertGating expert_gating = ExpertGating::kSoftmax;  // expert_gating_func (moe.h's RouterRule)
   // Multi-head latent attention (ArchTraits::latent_attention, deepseek2).
   int64_t head_dim_v = 0;      // attention.value_length when it differs from key_length
   int64_t q_lora_rank = 0;     // 0: a plain attn_q
@@ -165,16 +179,8 @@ struct ModelConfig {
   int64_t head_dim_k_mla = 0;  // key_length_mla: qk_nope + qk_rope per head
   int64_t head_dim_v_mla = 0;  // value_length_mla
   int n_expert_shared = 0;     // expert_shared_count
-  bool expert_sigmoid = false;       // expert_gating_func 2 (else softmax)
   int n_expert_groups = 0;     // expert_group_count
   int n_group_used = 0;        // expert_group_used_count
-  // YaRN as llama_context derives it from rope.scaling.* (0 / 1: none).
-  float rope_ext_factor = 0.0f;
-  float rope_attn_factor = 1.0f;
-  float yarn_beta_fast = 32.0f;
-  float yarn_beta_slow = 1.0f;
-  int64_t n_ctx_orig_yarn = 0;
-  float rope_yarn_log_mul = 0.0f;  // mscale_all_dim
 
   int64_t kv_dim_v() const { return (head_dim_v > 0 ? head_dim_v : head_dim) * n_head_kv; }
 

@@ -93,61 +93,61 @@ Status read_gemma4_keys(const gguf::File& f, const std::string& arch, ModelConfi
   return {};
 }
 
-Status load_gemma4_weights(const gguf::File& f, const ModelConfig& c, ModelWeights& w) {
-  const int64_t E = c.n_embd;
+Status load_gemma4_globals(const gguf::File& f, const ModelConfig& c, ModelWeights& w) {
   bool any_global = false;
   for (int il = 0; il < c.n_layer; ++il) any_global = any_global || !c.is_swa(il);
   if (any_global) {
     APEX_ASSIGN_OR_RETURN(w.rope_freqs, find_weight_f32(f, "rope_freqs.weight", c.head_dim / 2));
   }
-  w.layers.resize(static_cast<size_t>(c.n_layer));
-  for (int il = 0; il < c.n_layer; ++il) {
-    LayerWeights& l = w.layers[static_cast<size_t>(il)];
-    auto n = [&](const char* suffix) { return fmt::format("blk.{}.{}", il, suffix); };
-    const bool swa = c.is_swa(il);
-    const int64_t hd = swa ? c.head_dim_swa : c.head_dim;
-    const int64_t qd = hd * c.n_head, kvd = hd * (swa ? c.n_head_kv_swa : c.n_head_kv);
-    APEX_ASSIGN_OR_RETURN(l.attn_norm, find_weight_f32(f, n("attn_norm.weight"), E));
-    APEX_ASSIGN_OR_RETURN(l.wq, find_weight(f, n("attn_q.weight"), {E, qd}));
-    APEX_ASSIGN_OR_RETURN(l.wk, find_weight(f, n("attn_k.weight"), {E, kvd}));
-    // Without attn_v (attention_k_eq_v), V is the K projection.
-    APEX_ASSIGN_OR_RETURN(l.wv, find_weight(f, n("attn_v.weight"), {E, kvd}, false));
-    APEX_ASSIGN_OR_RETURN(l.wo, find_weight(f, n("attn_output.weight"), {qd, E}));
-    APEX_ASSIGN_OR_RETURN(l.q_norm, find_weight_f32(f, n("attn_q_norm.weight"), hd));
-    APEX_ASSIGN_OR_RETURN(l.k_norm, find_weight_f32(f, n("attn_k_norm.weight"), hd));
-    APEX_ASSIGN_OR_RETURN(l.post_attn_norm, find_weight_f32(f, n("post_attention_norm.weight"), E));
-    APEX_ASSIGN_OR_RETURN(l.out_scale, find_weight_f32(f, n("layer_output_scale.weight"), 1, false));
-    APEX_ASSIGN_OR_RETURN(l.ffn_norm, find_weight_f32(f, n("ffn_norm.weight"), E));
-    const gguf::TensorInfo* up = f.find_tensor(n("ffn_up.weight"));
-    if (up == nullptr || up->ne.size() < 2) {
-      return make_error("{}: missing tensor {}", f.path(), n("ffn_up.weight"));
-    }
-    const int64_t ff = up->ne[1];
-    APEX_ASSIGN_OR_RETURN(l.ffn_gate, find_weight(f, n("ffn_gate.weight"), {E, ff}));
-    APEX_ASSIGN_OR_RETURN(l.ffn_up, find_weight(f, n("ffn_up.weight"), {E, ff}));
-    APEX_ASSIGN_OR_RETURN(l.ffn_down, find_weight(f, n("ffn_down.weight"), {ff, E}));
-    APEX_ASSIGN_OR_RETURN(l.post_ffw_norm, find_weight_f32(f, n("post_ffw_norm.weight"), E));
-    // As in llama.cpp, a block is MoE when it has a router.
-    if (c.n_expert == 0 || f.find_tensor(n("ffn_gate_inp.weight")) == nullptr) continue;
-    const int64_t X = c.n_expert;
-    APEX_ASSIGN_OR_RETURN(l.router, find_weight(f, n("ffn_gate_inp.weight"), {E, X}));
-    APEX_ASSIGN_OR_RETURN(l.router_scale, find_weight_f32(f, n("ffn_gate_inp.scale"), E));
-    APEX_ASSIGN_OR_RETURN(l.pre_ffw_norm_2, find_weight_f32(f, n("pre_ffw_norm_2.weight"), E));
-    APEX_ASSIGN_OR_RETURN(l.post_ffw_norm_1, find_weight_f32(f, n("post_ffw_norm_1.weight"), E));
-    APEX_ASSIGN_OR_RETURN(l.post_ffw_norm_2, find_weight_f32(f, n("post_ffw_norm_2.weight"), E));
-    const gguf::TensorInfo* down = f.find_tensor(n("ffn_down_exps.weight"));
-    if (down == nullptr || down->ne.size() < 3) {
-      return make_error("{}: missing tensor {}", f.path(), n("ffn_down_exps.weight"));
-    }
-    const int64_t ffx = down->ne[0];
-    APEX_ASSIGN_OR_RETURN(l.down_exps, find_weight(f, n("ffn_down_exps.weight"), {ffx, E, X}));
-    APEX_ASSIGN_OR_RETURN(l.gate_up_exps, find_weight(f, n("ffn_gate_up_exps.weight"), {E, 2 * ffx, X}, false));
-    if (!l.gate_up_exps) {
-      APEX_ASSIGN_OR_RETURN(l.gate_exps, find_weight(f, n("ffn_gate_exps.weight"), {E, ffx, X}));
-      APEX_ASSIGN_OR_RETURN(l.up_exps, find_weight(f, n("ffn_up_exps.weight"), {E, ffx, X}));
-    }
-    APEX_ASSIGN_OR_RETURN(l.down_exps_scale, find_weight_f32(f, n("ffn_down_exps.scale"), X, false));
+  return {};
+}
+
+Status load_gemma4_layer(const gguf::File& f, const ModelConfig& c, int il, LayerWeights& l) {
+  const int64_t E = c.n_embd;
+  auto n = [&](const char* suffix) { return fmt::format("blk.{}.{}", il, suffix); };
+  const bool swa = c.is_swa(il);
+  const int64_t hd = swa ? c.head_dim_swa : c.head_dim;
+  const int64_t qd = hd * c.n_head, kvd = hd * (swa ? c.n_head_kv_swa : c.n_head_kv);
+  APEX_ASSIGN_OR_RETURN(l.attn_norm, find_weight_f32(f, n("attn_norm.weight"), E));
+  APEX_ASSIGN_OR_RETURN(l.wq, find_weight(f, n("attn_q.weight"), {E, qd}));
+  APEX_ASSIGN_OR_RETURN(l.wk, find_weight(f, n("attn_k.weight"), {E, kvd}));
+  // Without attn_v (attention_k_eq_v), V is the K projection.
+  APEX_ASSIGN_OR_RETURN(l.wv, find_weight(f, n("attn_v.weight"), {E, kvd}, false));
+  APEX_ASSIGN_OR_RETURN(l.wo, find_weight(f, n("attn_output.weight"), {qd, E}));
+  APEX_ASSIGN_OR_RETURN(l.q_norm, find_weight_f32(f, n("attn_q_norm.weight"), hd));
+  APEX_ASSIGN_OR_RETURN(l.k_norm, find_weight_f32(f, n("attn_k_norm.weight"), hd));
+  APEX_ASSIGN_OR_RETURN(l.post_attn_norm, find_weight_f32(f, n("post_attention_norm.weight"), E));
+  APEX_ASSIGN_OR_RETURN(l.out_scale, find_weight_f32(f, n("layer_output_scale.weight"), 1, false));
+  APEX_ASSIGN_OR_RETURN(l.ffn_norm, find_weight_f32(f, n("ffn_norm.weight"), E));
+  const gguf::TensorInfo* up = f.find_tensor(n("ffn_up.weight"));
+  if (up == nullptr || up->ne.size() < 2) {
+    return make_error("{}: missing tensor {}", f.path(), n("ffn_up.weight"));
   }
+  const int64_t ff = up->ne[1];
+  APEX_ASSIGN_OR_RETURN(l.ffn_gate, find_weight(f, n("ffn_gate.weight"), {E, ff}));
+  APEX_ASSIGN_OR_RETURN(l.ffn_up, find_weight(f, n("ffn_up.weight"), {E, ff}));
+  APEX_ASSIGN_OR_RETURN(l.ffn_down, find_weight(f, n("ffn_down.weight"), {ff, E}));
+  APEX_ASSIGN_OR_RETURN(l.post_ffw_norm, find_weight_f32(f, n("post_ffw_norm.weight"), E));
+  // As in llama.cpp, a block is MoE when it has a router.
+  if (c.n_expert == 0 || f.find_tensor(n("ffn_gate_inp.weight")) == nullptr) return {};
+  const int64_t X = c.n_expert;
+  APEX_ASSIGN_OR_RETURN(l.router, find_weight(f, n("ffn_gate_inp.weight"), {E, X}));
+  APEX_ASSIGN_OR_RETURN(l.router_scale, find_weight_f32(f, n("ffn_gate_inp.scale"), E));
+  APEX_ASSIGN_OR_RETURN(l.pre_ffw_norm_2, find_weight_f32(f, n("pre_ffw_norm_2.weight"), E));
+  APEX_ASSIGN_OR_RETURN(l.post_ffw_norm_1, find_weight_f32(f, n("post_ffw_norm_1.weight"), E));
+  APEX_ASSIGN_OR_RETURN(l.post_ffw_norm_2, find_weight_f32(f, n("post_ffw_norm_2.weight"), E));
+  const gguf::TensorInfo* down = f.find_tensor(n("ffn_down_exps.weight"));
+  if (down == nullptr || down->ne.size() < 3) {
+    return make_error("{}: missing tensor {}", f.path(), n("ffn_down_exps.weight"));
+  }
+  const int64_t ffx = down->ne[0];
+  APEX_ASSIGN_OR_RETURN(l.down_exps, find_weight(f, n("ffn_down_exps.weight"), {ffx, E, X}));
+  APEX_ASSIGN_OR_RETURN(l.gate_up_exps, find_weight(f, n("ffn_gate_up_exps.weight"), {E, 2 * ffx, X}, false));
+  if (!l.gate_up_exps) {
+    APEX_ASSIGN_OR_RETURN(l.gate_exps, find_weight(f, n("ffn_gate_exps.weight"), {E, ffx, X}));
+    APEX_ASSIGN_OR_RETURN(l.up_exps, find_weight(f, n("ffn_up_exps.weight"), {E, ffx, X}));
+  }
+  APEX_ASSIGN_OR_RETURN(l.down_exps_scale, find_weight_f32(f, n("ffn_down_exps.scale"), X, false));
   return {};
 }
 

@@ -4,61 +4,10 @@
 // (quantize and plan still handle them).
 #include <fmt/format.h>
 
-#include <cmath>
-
 #include "engine/forward_deepseek2.h"
 #include "engine/weights.h"
 
 namespace apex::engine {
-namespace {
-
-// llama_context's get_mscale: YaRN's attention magnitude for a context
-// `scale` times the original.
-float yarn_mscale(float scale, float mscale) {
-  return scale <= 1.0f ? 1.0f : 0.1f * mscale * std::log(scale) + 1.0f;
-}
-
-// rope.scaling.* as llama.cpp turns them into the context's YaRN parameters
-// (llama_model::load_hparams, deepseek2's yarn_log_multiplier fix-up, and
-// llama_context's attention factor), with no user overrides.
-Status read_yarn(const gguf::File& f, const std::string& arch, ModelConfig& c) {
-  auto key = [&](const char* suffix) { return arch + "." + suffix; };
-  std::string scaling = "linear";
-  f.get_string(key("rope.scaling.type"), scaling);
-  int64_t v = 0;
-  c.n_ctx_orig_yarn = c.n_ctx_train;
-  if (f.get_int(key("rope.scaling.original_context_length"), v)) {
-    if (v <= 0) return make_error("{}: {} must be positive", f.path(), key("rope.scaling.original_context_length"));
-    c.n_ctx_orig_yarn = v;
-  }
-  double d = 0;
-  // The converter writes 0.1 * mscale_all_dim; llama.cpp divides it back.
-  if (f.get_float(key("rope.scaling.yarn_log_multiplier"), d)) {
-    c.rope_yarn_log_mul = static_cast<float>(d) / 0.1f;
-  }
-  float rope_attn_factor = 1.0f;
-  if (f.get_float(key("rope.scaling.attn_factor"), d)) rope_attn_factor = static_cast<float>(d);
-  if (scaling == "none") c.rope_freq_scale = 1.0f;
-  c.rope_ext_factor = scaling == "yarn" ? 1.0f : 0.0f;
-  float attn = 1.0f;
-  if (c.rope_ext_factor != 0.0f) {
-    const float factor = 1.0f / c.rope_freq_scale;
-    if (c.rope_yarn_log_mul != 0.0f) {
-      // deepseek2 takes mscale = mscale_all_dim when the latter is not 1.
-      const float all_dims = c.rope_yarn_log_mul;
-      const float mscale = all_dims != 1.0f ? all_dims : 1.0f;
-      attn = yarn_mscale(factor, mscale) / yarn_mscale(factor, all_dims);
-    } else {
-      attn = yarn_mscale(factor, 1.0f);
-    }
-    // ggml's rope multiplies by 1 + 0.1 ln(factor) again; cancelled here.
-    attn *= 1.0f / (1.0f + 0.1f * std::log(factor));
-  }
-  c.rope_attn_factor = attn * rope_attn_factor;
-  return {};
-}
-
-}  // namespace
 
 Status read_deepseek2_keys(const gguf::File& f, const std::string& arch, ModelConfig& c) {
   auto key = [&](const char* suffix) { return arch + "." + suffix; };
@@ -111,7 +60,7 @@ Status read_deepseek2_keys(const gguf::File& f, const std::string& arch, ModelCo
     return make_error("{}: deepseek2: {} {} is not implemented (1 softmax, 2 sigmoid)", f.path(),
                       key("expert_gating_func"), gating);
   }
-  c.expert_sigmoid = gating == 2;
+  c.expert_gating = gating == 2 ? ExpertGating::kSigmoid : ExpertGating::kSoftmax;
   v = 0;
   if (Status s = opt("expert_group_count", v, 0); !s) return s;
   c.n_expert_groups = static_cast<int>(v);
@@ -128,7 +77,13 @@ Status read_deepseek2_keys(const gguf::File& f, const std::string& arch, ModelCo
     return make_error("{}: deepseek2: attention temperature scaling ({}) is not implemented",
                       f.path(), key("attention.temperature_scale"));
   }
-  return read_yarn(f, arch, c);
+  // deepseek2's loader alone reads this; the converter writes
+  // 0.1 * mscale_all_dim and llama.cpp divides it back. read_config's rope
+  // scaling reader (after this one) turns it into YaRN's attention factor.
+  if (f.get_float(key("rope.scaling.yarn_log_multiplier"), d)) {
+    c.yarn.log_mul = static_cast<float>(d) / 0.1f;
+  }
+  return {};
 }
 
 Status load_deepseek2_layer(const gguf::File& f, const ModelConfig& c, int il, LayerWeights& l) {

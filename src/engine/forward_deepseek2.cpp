@@ -12,16 +12,16 @@
 //   o[t][h] = wv_b[h] softmax(Q K^T * kq_scale) V            v_mla
 //   x = x + wo o
 //   x = x + (block < n_dense_lead ? swiglu FFN : routed experts + shared experts)(rmsnorm(x) * ffn_norm)
-// Routing: softmax or sigmoid of the router logits; with sigmoid the
-// selection adds exp_probs_b (the weights do not); with expert groups only
-// the n_group_used groups with the largest sum of their two best scores
-// compete; the top-k weights are optionally renormalised, then scaled.
+// Routing (moe.cpp's route): softmax or sigmoid of the router logits; the
+// selection adds exp_probs_b when the file has it (the weights do not); with
+// expert groups only the n_group_used groups with the largest sum of their
+// two best scores compete; the top-k weights are optionally renormalised,
+// then scaled. The shared experts are added without a gate.
 // Shapes are written [rows][cols] with T = tokens in the batch.
 #include <tbb/parallel_for.h>
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
 
 #include "engine/delta_net.h"
 #include "engine/forward.h"
@@ -41,57 +41,6 @@ void project(const Weight& w, int64_t mat, const float* x, int64_t T, int64_t x_
              int64_t y_stride, Activations& act) {
   prepare_activations(w.type, x, T, w.n_in, x_stride, act);
   matmul(w, mat, act, y, y_stride);
-}
-
-// llama.cpp's build_moe_ffn routing for deepseek2 (see the file comment).
-Routing route_deepseek2(const ModelConfig& c, const float* logits, const Weight& bias) {
-  const int n = c.n_expert;
-  std::vector<float> probs(logits, logits + n);
-  if (c.expert_sigmoid) {
-    for (float& p : probs) p = logistic(p);
-  } else {
-    softmax(probs.data(), n);
-  }
-  std::vector<float> sel = probs;
-  if (bias) {
-    for (int e = 0; e < n; ++e) sel[e] = probs[e] + bias.f32()[e];
-  }
-  auto top = [](const std::vector<float>& v, int k) {
-    std::vector<int> order(v.size());
-    std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return v[a] > v[b]; });
-    order.resize(static_cast<size_t>(k));
-    return order;
-  };
-  if (c.n_expert_groups > 1) {
-    const int per = n / c.n_expert_groups;
-    std::vector<float> group_score(static_cast<size_t>(c.n_expert_groups));
-    for (int g = 0; g < c.n_expert_groups; ++g) {
-      std::vector<float> members(sel.begin() + g * per, sel.begin() + (g + 1) * per);
-      const std::vector<int> best = top(members, std::min(2, per));
-      double s = 0.0;
-      for (int i : best) s += members[i];
-      group_score[g] = static_cast<float>(s);
-    }
-    std::vector<uint8_t> keep(static_cast<size_t>(c.n_expert_groups), 0);
-    for (int g : top(group_score, c.n_group_used)) keep[g] = 1;
-    for (int e = 0; e < n; ++e) {
-      if (keep[e / per] == 0) sel[e] = -INFINITY;
-    }
-  }
-  Routing r;
-  r.experts = top(sel, c.n_expert_used);
-  for (int e : r.experts) r.weights.push_back(probs[e]);
-  if (c.expert_weights_norm) {
-    double sum = 0.0;  // ggml_sum_rows accumulates in double
-    for (float w : r.weights) sum += w;
-    const float s = std::max(static_cast<float>(sum), 6.103515625e-5f);
-    for (float& w : r.weights) w /= s;
-  }
-  if (c.expert_weights_scale != 0.0f && c.expert_weights_scale != 1.0f) {
-    for (float& w : r.weights) w *= c.expert_weights_scale;
-  }
-  return r;
 }
 
 // Multi-head latent attention of T tokens at positions pos0.. (the file
@@ -124,18 +73,15 @@ void latent_attention(const ModelConfig& c, const LayerWeights& l, KvCache& cach
   project(l.wkv_a_mqa, 0, h, T, E, ckv.data(), qk, act);
 
   // RoPE on k_pe and q_pe, RMS norm of c; Q gets q_pe in its last n_rot dims.
-  const YarnRope yarn = yarn_rope(rope, c.n_ctx_orig_yarn, c.rope_freq_base, c.rope_freq_scale,
-                                  c.rope_ext_factor, c.rope_attn_factor, c.yarn_beta_fast,
-                                  c.yarn_beta_slow);
   std::vector<float> Q = buf(T * H * qk);
   tbb::parallel_for(int64_t{0}, T, [&](int64_t t) {
     float* row = &ckv[t * qk];
-    rope_ext(row + kv, rope, pos0 + t, RopeType::kNorm, c.rope_freq_base, yarn);
+    rope_ext(row + kv, rope, pos0 + t, RopeType::kNorm, c.rope_freq_base, c.rope_freq_scale, c.yarn);
     rms_norm(row, l.kv_a_norm.f32(), c.rms_eps, kv, row);
     for (int64_t hh = 0; hh < H; ++hh) {
       float* qpe = &Q[(t * H + hh) * qk + kv];
       std::copy_n(&q[(t * H + hh) * k_mla + nope], rope, qpe);
-      rope_ext(qpe, rope, pos0 + t, RopeType::kNorm, c.rope_freq_base, yarn);
+      rope_ext(qpe, rope, pos0 + t, RopeType::kNorm, c.rope_freq_base, c.rope_freq_scale, c.yarn);
     }
   });
   // Q[t][h][0..kv) = wk_b[h] q_nope[t][h]: one product per head over the
@@ -154,8 +100,8 @@ void latent_attention(const ModelConfig& c, const LayerWeights& l, KvCache& cach
   // kq_scale: llama.cpp pre-scales by YaRN's magnitude squared (the rope
   // factor it cancelled in attn_factor, times mscale_all_dim's).
   const float ln_factor = std::log(1.0f / c.rope_freq_scale);
-  const float attn_factor_org = c.rope_attn_factor * (1.0f + 0.1f * ln_factor);
-  const float mscale = attn_factor_org * (1.0f + 0.1f * c.rope_yarn_log_mul * ln_factor);
+  const float attn_factor_org = c.yarn.attn_factor * (1.0f + 0.1f * ln_factor);
+  const float mscale = attn_factor_org * (1.0f + 0.1f * c.yarn.log_mul * ln_factor);
   const float kq_scale = 1.0f * mscale * mscale / std::sqrt(static_cast<float>(k_mla));
   std::vector<float> lat = buf(T * H * kv);  // [T][H][kv]
   attention(AttentionShape{c.n_head, 1, qk, kv, kq_scale}, cache, il, Q.data(), T, pos0, lat.data());
@@ -172,22 +118,6 @@ void latent_attention(const ModelConfig& c, const LayerWeights& l, KvCache& cach
   }
   observe(observer, l.wo, -1, o.data(), T);
   project(l.wo, 0, o.data(), T, H * v_mla, out, E, act);
-}
-
-// Routed experts plus the (ungated) shared experts: out = moe + shexp.
-void deepseek2_moe(const ModelConfig& c, const LayerWeights& l, const float* h, int64_t T,
-                   float* out, MatmulObserver* observer) {
-  std::vector<float> logits(static_cast<size_t>(T * c.n_expert));
-  observe(observer, l.router, -1, h, T);
-  matmul(l.router, 0, h, T, logits.data(), c.n_expert);
-  std::vector<Routing> routes(static_cast<size_t>(T));
-  for (int64_t t = 0; t < T; ++t) routes[t] = route_deepseek2(c, &logits[t * c.n_expert], l.exp_probs_b);
-  moe_experts(c, l, h, T, routes, out, observer);
-  if (!l.up_shexp) return;
-  const int64_t E = c.n_embd;
-  std::vector<float> shared(static_cast<size_t>(T * E));
-  swiglu_ffn(l.gate_shexp, l.up_shexp, l.down_shexp, 0, h, T, shared.data(), observer);
-  for (int64_t i = 0; i < T * E; ++i) out[i] = out[i] + shared[i];
 }
 
 }  // namespace
@@ -208,7 +138,7 @@ void forward_deepseek2(const Model& model, KvCache& cache, RecurrentState&, cons
     if (il < c.n_dense_lead) {
       swiglu_ffn(l.ffn_gate, l.ffn_up, l.ffn_down, 0, h.data(), T, y.data(), observer);
     } else {
-      deepseek2_moe(c, l, h.data(), T, y.data(), observer);
+      moe_ffn(c, l, h.data(), T, y.data(), observer);
     }
     for (int64_t i = 0; i < T * E; ++i) x[i] = y[i] + x[i];
   }

@@ -103,7 +103,10 @@ void experts(const ModelConfig& c, const LayerWeights& l, const float* a, const 
   observe(observer, l.router, -1, r.data(), T);
   matmul(l.router, 0, r.data(), T, logits.data(), X);
   std::vector<Routing> routes(static_cast<size_t>(T));
-  for (int64_t t = 0; t < T; ++t) routes[t] = route(&logits[t * X], X, k, /*renormalise=*/true, 1.0f);
+  // llama.cpp's gemma4 graph renormalises and scales by 1 whatever the keys say.
+  RouterRule rule = router_rule(c);
+  rule.renormalise = true, rule.scale = 1.0f;
+  for (int64_t t = 0; t < T; ++t) routes[t] = route(rule, &logits[t * X], nullptr);
 
   // Slot t * k + s holds token t's s-th expert (see moe.cpp).
   const bool fused = static_cast<bool>(l.gate_up_exps);

@@ -9,8 +9,8 @@
 //   x = x + (block < leading_dense_block_count ? swiglu_ffn(h)
 //                                              : routed_experts(h) + shared_expert(h))
 // The routed experts are scored by sigmoid, chosen by score + exp_probs_b,
-// weighted by their (renormalised, scaled) scores (moe.cpp route_by_sigmoid);
-// the shared expert is a plain SwiGLU FFN, added without a gate. The
+// weighted by their (renormalised, scaled) scores (moe.cpp's route); the
+// shared expert is a plain SwiGLU FFN, added without a gate. The
 // multi-token-prediction blocks after the trunk are not run (llama.cpp runs
 // them only in its separate MTP graph). Shapes are [rows][cols], T tokens.
 #include <tbb/parallel_for.h>
@@ -71,20 +71,6 @@ void attention_block(const ModelConfig& c, const LayerWeights& l, KvCache& cache
   matmul(l.wo, 0, attn.data(), T, out, E);
 }
 
-// Routed experts (moe.cpp, sigmoid routing from the config) plus the
-// shared expert, added as llama.cpp adds them: routed + shared.
-void moe_with_shared_expert(const ModelConfig& c, const LayerWeights& l, const float* h,
-                            int64_t T, float* out, MatmulObserver* observer) {
-  LayerWeights routed = l;
-  routed.up_shexp = Weight{};
-  moe_ffn(c, routed, h, T, out, observer);
-  if (!l.up_shexp) return;
-  const int64_t E = c.n_embd;
-  std::vector<float> shared(static_cast<size_t>(T * E));
-  swiglu_ffn(l.gate_shexp, l.up_shexp, l.down_shexp, 0, h, T, shared.data(), observer);
-  for (int64_t i = 0; i < T * E; ++i) out[i] = out[i] + shared[i];
-}
-
 }  // namespace
 
 void forward_glm4moe(const Model& model, KvCache& cache, RecurrentState&, const int32_t* tokens,
@@ -101,7 +87,7 @@ void forward_glm4moe(const Model& model, KvCache& cache, RecurrentState&, const 
     for (int64_t i = 0; i < T * E; ++i) x[i] = y[i] + x[i];
     for (int64_t t = 0; t < T; ++t) rms_norm(&x[t * E], l.ffn_norm.f32(), c.rms_eps, E, &h[t * E]);
     if (c.is_moe_layer(il)) {
-      moe_with_shared_expert(c, l, h.data(), T, y.data(), observer);
+      moe_ffn(c, l, h.data(), T, y.data(), observer);
     } else {
       swiglu_ffn(l.ffn_gate, l.ffn_up, l.ffn_down, 0, h.data(), T, y.data(), observer);
     }
@@ -133,7 +119,7 @@ Status read_glm4moe_keys(const gguf::File& f, const std::string& arch, ModelConf
     return make_error("{}: {} {} is not supported for {} (only 2, sigmoid)", f.path(),
                       key("expert_gating_func"), gating, arch);
   }
-  c.sigmoid_gating = true;
+  c.expert_gating = ExpertGating::kSigmoid;
   if (const gguf::KeyValue* kv = f.find(key("expert_weights_norm"))) {
     const bool* b = kv->value.get_if<bool>();
     if (b == nullptr) return make_error("{}: {} is not a bool", f.path(), key("expert_weights_norm"));

@@ -16,10 +16,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
 
 #include "engine/forward.h"
 #include "engine/matmul.h"
+#include "engine/moe.h"
 #include "engine/ops.h"
 
 namespace apex::engine {
@@ -47,7 +47,8 @@ void add_rows(float* y, const float* bias, int64_t n_rows, int64_t n) {
 }
 
 // The routed experts of one layer: LLAMA_EXPERT_GATING_FUNC_TYPE_SOFTMAX_WEIGHT
-// (top-k of the raw logits, softmax over the k chosen), no renormalisation.
+// (top-k of the raw logits, softmax over the k chosen; moe.cpp's route), no
+// renormalisation.
 void oai_moe(const ModelConfig& c, const LayerWeights& l, const float* x, int64_t T, float* out,
              MatmulObserver* observer) {
   const int64_t E = c.n_embd;
@@ -56,29 +57,17 @@ void oai_moe(const ModelConfig& c, const LayerWeights& l, const float* x, int64_
   if (observer != nullptr) observer->on_matmul(l.router, -1, x, T);
   matmul(l.router, 0, x, T, logits.data(), X);
   add_rows(logits.data(), l.router_b.f32(), T, X);
-  std::vector<std::vector<int>> chosen(static_cast<size_t>(T));
-  std::vector<float> weights(static_cast<size_t>(T * k));
-  for (int64_t t = 0; t < T; ++t) {
-    const float* lt = &logits[t * X];
-    std::vector<int> order(static_cast<size_t>(X));
-    std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return lt[a] > lt[b]; });
-    chosen[t].assign(order.begin(), order.begin() + k);
-    float* w = &weights[t * k];
-    for (int s = 0; s < k; ++s) w[s] = lt[chosen[t][s]];
-    softmax(w, k);
-    if (c.expert_weights_scale != 0.0f && c.expert_weights_scale != 1.0f) {
-      for (int s = 0; s < k; ++s) w[s] *= c.expert_weights_scale;
-    }
-  }
+  const RouterRule rule = router_rule(c);  // kSoftmaxWeight (read_gptoss_keys)
+  std::vector<Routing> routes(static_cast<size_t>(T));
+  for (int64_t t = 0; t < T; ++t) routes[t] = route(rule, &logits[t * X], nullptr);
   // Slot t * k + s holds token t's s-th expert; each expert runs once over
   // the slots routed to it.
   const int64_t F = l.up_exps.n_out, n_slots = T * k;
   std::vector<std::vector<int64_t>> slots(static_cast<size_t>(X)), toks(slots.size());
   for (int64_t t = 0; t < T; ++t) {
     for (int s = 0; s < k; ++s) {
-      slots[static_cast<size_t>(chosen[t][s])].push_back(t * k + s);
-      toks[static_cast<size_t>(chosen[t][s])].push_back(t);
+      slots[static_cast<size_t>(routes[t].experts[s])].push_back(t * k + s);
+      toks[static_cast<size_t>(routes[t].experts[s])].push_back(t);
     }
   }
   std::vector<float> g(static_cast<size_t>(n_slots * F)), u(g.size());
@@ -99,7 +88,7 @@ void oai_moe(const ModelConfig& c, const LayerWeights& l, const float* x, int64_
   // Per-expert biases (ggml_add_id), then the clamped activation.
   for (int64_t t = 0; t < T; ++t) {
     for (int s = 0; s < k; ++s) {
-      const int64_t slot = t * k + s, e = chosen[t][s];
+      const int64_t slot = t * k + s, e = routes[t].experts[s];
       for (int64_t i = 0; i < F; ++i) {
         u[slot * F + i] += l.up_exps_b.f32()[e * F + i];
         g[slot * F + i] += l.gate_exps_b.f32()[e * F + i];
@@ -132,8 +121,8 @@ void oai_moe(const ModelConfig& c, const LayerWeights& l, const float* x, int64_
   for (int64_t t = 0; t < T; ++t) {
     float* o = out + t * E;
     for (int s = 0; s < k; ++s) {
-      const float w = weights[t * k + s];
-      const float* b = l.down_exps_b.f32() + static_cast<int64_t>(chosen[t][s]) * E;
+      const float w = routes[t].weights[s];
+      const float* b = l.down_exps_b.f32() + static_cast<int64_t>(routes[t].experts[s]) * E;
       const float* ys = &y[(t * k + s) * E];
       for (int64_t i = 0; i < E; ++i) {
         const float v = (ys[i] + b[i]) * w;
@@ -229,6 +218,7 @@ Status read_gptoss_keys(const gguf::File& f, const std::string& arch, ModelConfi
     return make_error("{}: missing or bad integer key {}", f.path(),
                       arch + ".expert_feed_forward_length");
   }
+  c.expert_gating = ExpertGating::kSoftmaxWeight;  // openai-moe.cpp's build_moe_ffn call
   c.n_swa = window;
   c.swa.assign(static_cast<size_t>(c.n_layer), 0);
   for (int il = 0; il < c.n_layer; ++il) c.swa[static_cast<size_t>(il)] = il % 2 == 0 ? 1 : 0;

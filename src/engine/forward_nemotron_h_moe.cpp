@@ -16,7 +16,6 @@
 #include <tbb/parallel_for.h>
 
 #include <algorithm>
-#include <numeric>
 
 #include "engine/forward.h"
 #include "engine/mamba2.h"
@@ -51,34 +50,6 @@ Result<std::vector<int64_t>> per_block(const gguf::File& f, const std::string& k
   return out;
 }
 
-// Expert weights of one token: top k of sigmoid(logits) + bias, weighted by
-// the unbiased sigmoid (llama.cpp's build_moe_ffn with sigmoid gating and a
-// selection bias).
-Routing route_sigmoid(const float* logits, const float* bias, int n_expert, int k, bool renormalise,
-                      float scale) {
-  std::vector<float> probs(static_cast<size_t>(n_expert)), select(probs.size());
-  for (int e = 0; e < n_expert; ++e) {
-    probs[e] = logistic(logits[e]);
-    select[e] = probs[e] + bias[e];
-  }
-  std::vector<int> order(static_cast<size_t>(n_expert));
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return select[a] > select[b]; });
-  Routing r;
-  r.experts.assign(order.begin(), order.begin() + k);
-  for (int e : r.experts) r.weights.push_back(probs[e]);
-  if (renormalise) {
-    float sum = 0.0f;
-    for (float w : r.weights) sum += w;
-    sum = std::max(sum, 6.103515625e-5f);  // clamped at the smallest normal F16, as llama.cpp does
-    for (float& w : r.weights) w /= sum;
-  }
-  if (scale != 0.0f && scale != 1.0f) {
-    for (float& w : r.weights) w *= scale;
-  }
-  return r;
-}
-
 void relu_squared(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     const float r = x[i] > 0.0f ? x[i] : 0.0f;
@@ -105,11 +76,9 @@ void relu2_moe(const ModelConfig& c, const LayerWeights& l, const float* x, int6
   std::vector<float> logits(static_cast<size_t>(T * NE));
   if (observer != nullptr) observer->on_matmul(l.router, -1, x, T);
   matmul(l.router, 0, x, T, logits.data(), NE);
+  const RouterRule rule = router_rule(c);
   std::vector<Routing> routes(static_cast<size_t>(T));
-  for (int64_t t = 0; t < T; ++t) {
-    routes[t] = route_sigmoid(&logits[t * NE], l.exp_probs_b.f32(), NE, k, c.expert_weights_norm,
-                              c.expert_weights_scale);
-  }
+  for (int64_t t = 0; t < T; ++t) routes[t] = route(rule, &logits[t * NE], l.exp_probs_b.f32());
   // Each expert runs once over its tokens; token t's slot s is row t * k + s.
   const int64_t n_ff = l.up_exps.n_out, n_slots = T * k;
   std::vector<float> u(static_cast<size_t>(n_slots * n_ff)), expert_out(static_cast<size_t>(n_slots * E));
@@ -233,70 +202,68 @@ Status read_nemotron_h_keys(const gguf::File& f, const std::string& arch, ModelC
   if (const gguf::KeyValue* kv = f.find(key("expert_weights_norm"))) {
     if (const bool* b = kv->value.get_if<bool>()) c.expert_weights_norm = *b;
   }
+  // llama.cpp's graph routes nemotron_h_moe's experts by sigmoid whatever
+  // expert_gating_func says.
+  c.expert_gating = ExpertGating::kSigmoid;
   return {};
 }
 
-Status load_nemotron_h_layers(const gguf::File& f, const ModelConfig& c, ModelWeights& w) {
+Status load_nemotron_h_layer(const gguf::File& f, const ModelConfig& c, int il, LayerWeights& l) {
   const int64_t E = c.n_embd, DI = c.ssm_d_inner, NG = c.ssm_n_group, NH = c.ssm_dt_rank;
   const int64_t in_proj = 2 * DI + 2 * NG * c.ssm_d_state + NH, conv = c.ssm_conv_dim();
-  w.layers.resize(static_cast<size_t>(c.n_layer));
-  for (int il = 0; il < c.n_layer; ++il) {
-    LayerWeights& l = w.layers[static_cast<size_t>(il)];
-    auto n = [&](const char* suffix) { return fmt::format("blk.{}.{}", il, suffix); };
-    Status st;
-    auto get = [&](Weight& dst, const std::string& name, std::vector<int64_t> shape, bool f32) {
-      if (!st) return;
-      Result<Weight> r = load_weight(f, name, std::move(shape));
-      if (!r) {
-        st = r.error();
-      } else if (f32 && r->type != quant::TypeId::F32) {
-        st = make_error("{}: tensor {} must be F32", f.path(), name);
-      } else {
-        dst = *r;
-      }
-    };
-    get(l.attn_norm, n("attn_norm.weight"), {E}, true);
-    if (f.find_tensor(n("ffn_latent_down.weight")) != nullptr) {
-      return make_error("{}: nemotron_h_moe: latent MoE projections (blk.{}.ffn_latent_down) not "
-                        "implemented",
-                        f.path(), il);
-    }
-    if (c.is_recurrent(il)) {
-      get(l.ssm_in, n("ssm_in.weight"), {E, in_proj}, false);
-      get(l.ssm_conv1d, n("ssm_conv1d.weight"), {c.ssm_d_conv, conv}, true);
-      get(l.ssm_conv1d_b, n("ssm_conv1d.bias"), {conv}, true);
-      get(l.ssm_dt, n("ssm_dt.bias"), {NH}, true);
-      get(l.ssm_a, n("ssm_a"), {1, NH}, true);
-      get(l.ssm_d, n("ssm_d"), {1, NH}, true);
-      get(l.ssm_norm, n("ssm_norm.weight"), {DI / NG, NG}, true);
-      get(l.ssm_out, n("ssm_out.weight"), {DI, E}, false);
-    } else if (c.is_ffn_block(il)) {
-      const gguf::TensorInfo* up = f.find_tensor(n("ffn_up_exps.weight"));
-      const gguf::TensorInfo* sh = f.find_tensor(n("ffn_up_shexp.weight"));
-      if (up == nullptr || up->ne.size() < 2) return make_error("{}: missing tensor {}", f.path(), n("ffn_up_exps.weight"));
-      if (sh == nullptr || sh->ne.size() < 2) return make_error("{}: missing tensor {}", f.path(), n("ffn_up_shexp.weight"));
-      const int64_t n_ff = up->ne[1], n_ff_sh = sh->ne[1];
-      get(l.router, n("ffn_gate_inp.weight"), {E, c.n_expert}, false);
-      get(l.exp_probs_b, n("exp_probs_b.bias"), {c.n_expert}, true);
-      get(l.up_exps, n("ffn_up_exps.weight"), {E, n_ff, c.n_expert}, false);
-      get(l.down_exps, n("ffn_down_exps.weight"), {n_ff, E, c.n_expert}, false);
-      get(l.up_shexp, n("ffn_up_shexp.weight"), {E, n_ff_sh}, false);
-      get(l.down_shexp, n("ffn_down_shexp.weight"), {n_ff_sh, E}, false);
+  auto n = [&](const char* suffix) { return fmt::format("blk.{}.{}", il, suffix); };
+  Status st;
+  auto get = [&](Weight& dst, const std::string& name, std::vector<int64_t> shape, bool f32) {
+    if (!st) return;
+    Result<Weight> r = load_weight(f, name, std::move(shape));
+    if (!r) {
+      st = r.error();
+    } else if (f32 && r->type != quant::TypeId::F32) {
+      st = make_error("{}: tensor {} must be F32", f.path(), name);
     } else {
-      get(l.wq, n("attn_q.weight"), {E, c.q_dim()}, false);
-      get(l.wk, n("attn_k.weight"), {E, c.kv_dim()}, false);
-      get(l.wv, n("attn_v.weight"), {E, c.kv_dim()}, false);
-      get(l.wo, n("attn_output.weight"), {c.q_dim(), E}, false);
-      for (const char* b : {"attn_q.bias", "attn_k.bias", "attn_v.bias", "attn_output.bias"}) {
-        if (f.find_tensor(n(b)) != nullptr) {
-          return make_error("{}: nemotron_h_moe: attention biases (blk.{}.{}) not implemented",
-                            f.path(), il, b);
-        }
+      dst = *r;
+    }
+  };
+  get(l.attn_norm, n("attn_norm.weight"), {E}, true);
+  if (f.find_tensor(n("ffn_latent_down.weight")) != nullptr) {
+    return make_error("{}: nemotron_h_moe: latent MoE projections (blk.{}.ffn_latent_down) not "
+                      "implemented",
+                      f.path(), il);
+  }
+  if (c.is_recurrent(il)) {
+    get(l.ssm_in, n("ssm_in.weight"), {E, in_proj}, false);
+    get(l.ssm_conv1d, n("ssm_conv1d.weight"), {c.ssm_d_conv, conv}, true);
+    get(l.ssm_conv1d_b, n("ssm_conv1d.bias"), {conv}, true);
+    get(l.ssm_dt, n("ssm_dt.bias"), {NH}, true);
+    get(l.ssm_a, n("ssm_a"), {1, NH}, true);
+    get(l.ssm_d, n("ssm_d"), {1, NH}, true);
+    get(l.ssm_norm, n("ssm_norm.weight"), {DI / NG, NG}, true);
+    get(l.ssm_out, n("ssm_out.weight"), {DI, E}, false);
+  } else if (c.is_ffn_block(il)) {
+    const gguf::TensorInfo* up = f.find_tensor(n("ffn_up_exps.weight"));
+    const gguf::TensorInfo* sh = f.find_tensor(n("ffn_up_shexp.weight"));
+    if (up == nullptr || up->ne.size() < 2) return make_error("{}: missing tensor {}", f.path(), n("ffn_up_exps.weight"));
+    if (sh == nullptr || sh->ne.size() < 2) return make_error("{}: missing tensor {}", f.path(), n("ffn_up_shexp.weight"));
+    const int64_t n_ff = up->ne[1], n_ff_sh = sh->ne[1];
+    get(l.router, n("ffn_gate_inp.weight"), {E, c.n_expert}, false);
+    get(l.exp_probs_b, n("exp_probs_b.bias"), {c.n_expert}, true);
+    get(l.up_exps, n("ffn_up_exps.weight"), {E, n_ff, c.n_expert}, false);
+    get(l.down_exps, n("ffn_down_exps.weight"), {n_ff, E, c.n_expert}, false);
+    get(l.up_shexp, n("ffn_up_shexp.weight"), {E, n_ff_sh}, false);
+    get(l.down_shexp, n("ffn_down_shexp.weight"), {n_ff_sh, E}, false);
+  } else {
+    get(l.wq, n("attn_q.weight"), {E, c.q_dim()}, false);
+    get(l.wk, n("attn_k.weight"), {E, c.kv_dim()}, false);
+    get(l.wv, n("attn_v.weight"), {E, c.kv_dim()}, false);
+    get(l.wo, n("attn_output.weight"), {c.q_dim(), E}, false);
+    for (const char* b : {"attn_q.bias", "attn_k.bias", "attn_v.bias", "attn_output.bias"}) {
+      if (f.find_tensor(n(b)) != nullptr) {
+        return make_error("{}: nemotron_h_moe: attention biases (blk.{}.{}) not implemented",
+                          f.path(), il, b);
       }
     }
-    if (!st) return st;
   }
-  return {};
+  return st;
 }
 
 void forward_mamba2_hybrid(const Model& model, KvCache& cache, RecurrentState& state,

@@ -13,13 +13,16 @@
 namespace apex::engine {
 
 struct ModelWeights;
+struct LayerWeights;
 
 // The sliding-window pattern, window, per-kind head widths, KV heads and
 // RoPE bases, logit soft-capping. Refuses, in one line naming gemma4, what
 // the forward pass does not implement (per-layer embeddings, shared KV).
 Status read_gemma4_keys(const gguf::File& f, const std::string& arch, ModelConfig& c);
 
-// Every block's tensors (token_embd, output_norm and output are loaded).
-Status load_gemma4_weights(const gguf::File& f, const ModelConfig& c, ModelWeights& w);
+// rope_freqs (the global blocks' proportional RoPE), when any block is global.
+Status load_gemma4_globals(const gguf::File& f, const ModelConfig& c, ModelWeights& w);
+// Block il's tensors (sliding-window or global, dense FFN, optional experts).
+Status load_gemma4_layer(const gguf::File& f, const ModelConfig& c, int il, LayerWeights& l);
 
 }  // namespace apex::engine

@@ -9,62 +9,74 @@
 
 namespace apex::engine {
 
-Routing route(const float* router_logits, int n_expert, int k, bool renormalise, float scale) {
-  return route(router_logits, n_expert, k, ExpertGating::kSoftmax, nullptr, renormalise, scale);
+namespace {
+
+// The indices of the k largest of v, largest first, ties by lower index (as
+// ggml_argsort_top_k orders them).
+std::vector<int> top_k(const std::vector<float>& v, int k) {
+  std::vector<int> order(v.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return v[a] > v[b]; });
+  order.resize(static_cast<size_t>(k));
+  return order;
 }
 
-Routing route(const float* router_logits, int n_expert, int k, ExpertGating gating,
-              const float* selection_bias, bool renormalise, float scale) {
-  std::vector<float> probs(router_logits, router_logits + n_expert);
-  if (gating == ExpertGating::kSoftmax) {
-    softmax(probs.data(), n_expert);
-  } else {
+// Sets select[e] to -inf for the experts outside the n_used groups whose two
+// best selection scores add up to most (the sum in double, ggml_sum_rows).
+void keep_best_groups(std::vector<float>& select, int n_groups, int n_used) {
+  const int per = static_cast<int>(select.size()) / n_groups;
+  std::vector<float> group_score(static_cast<size_t>(n_groups));
+  for (int g = 0; g < n_groups; ++g) {
+    const std::vector<float> members(select.begin() + g * per, select.begin() + (g + 1) * per);
+    double s = 0.0;
+    for (int i : top_k(members, std::min(2, per))) s += members[i];
+    group_score[g] = static_cast<float>(s);
+  }
+  std::vector<uint8_t> keep(static_cast<size_t>(n_groups), 0);
+  for (int g : top_k(group_score, n_used)) keep[g] = 1;
+  for (size_t e = 0; e < select.size(); ++e) {
+    if (keep[e / static_cast<size_t>(per)] == 0) select[e] = -INFINITY;
+  }
+}
+
+}  // namespace
+
+RouterRule router_rule(const ModelConfig& c) {
+  return RouterRule{.gating = c.expert_gating,
+                    .n_expert = c.n_expert,
+                    .k = c.n_expert_used,
+                    .n_groups = c.n_expert_groups,
+                    .n_groups_used = c.n_group_used,
+                    .renormalise = c.expert_weights_norm,
+                    .scale = c.expert_weights_scale};
+}
+
+Routing route(const RouterRule& rule, const float* router_logits, const float* selection_bias) {
+  const int n = rule.n_expert;
+  std::vector<float> probs(router_logits, router_logits + n);
+  if (rule.gating == ExpertGating::kSoftmax) {
+    softmax(probs.data(), n);
+  } else if (rule.gating == ExpertGating::kSigmoid) {
     // ggml_sigmoid: 1 / (1 + expf(-x)), element by element.
     for (float& p : probs) p = 1.0f / (1.0f + std::exp(-p));
   }
   std::vector<float> select = probs;
   if (selection_bias != nullptr) {
-    for (int e = 0; e < n_expert; ++e) select[e] = probs[e] + selection_bias[e];
+    for (int e = 0; e < n; ++e) select[e] = probs[e] + selection_bias[e];
   }
-  std::vector<int> order(static_cast<size_t>(n_expert));
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return select[a] > select[b]; });
+  if (rule.n_groups > 1) keep_best_groups(select, rule.n_groups, rule.n_groups_used);
   Routing r;
-  r.experts.assign(order.begin(), order.begin() + k);
+  r.experts = top_k(select, rule.k);
   for (int e : r.experts) r.weights.push_back(probs[e]);
-  if (renormalise) {
-    float sum = 0.0f;
+  if (rule.gating == ExpertGating::kSoftmaxWeight) softmax(r.weights.data(), rule.k);
+  if (rule.renormalise) {
+    double sum = 0.0;  // ggml_sum_rows adds in double
     for (float w : r.weights) sum += w;
-    sum = std::max(sum, 6.103515625e-5f);  // smallest normal F16
-    for (float& w : r.weights) w /= sum;
+    const float s = std::max(static_cast<float>(sum), 6.103515625e-5f);  // smallest normal F16
+    for (float& w : r.weights) w /= s;
   }
-  if (scale != 0.0f && scale != 1.0f) {
-    for (float& w : r.weights) w *= scale;
-  }
-  return r;
-}
-
-Routing route_by_sigmoid(const float* router_logits, const float* bias, int n_expert, int k,
-                      bool renormalise, float scale) {
-  std::vector<float> probs(static_cast<size_t>(n_expert)), choice(probs.size());
-  for (int e = 0; e < n_expert; ++e) {
-    probs[e] = 1.0f / (1.0f + std::exp(-router_logits[e]));  // ggml's sigmoid
-    choice[e] = bias != nullptr ? probs[e] + bias[e] : probs[e];
-  }
-  std::vector<int> order(static_cast<size_t>(n_expert));
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return choice[a] > choice[b]; });
-  Routing r;
-  r.experts.assign(order.begin(), order.begin() + k);
-  for (int e : r.experts) r.weights.push_back(probs[e]);
-  if (renormalise) {
-    double total = 0.0;  // ggml_sum_rows adds in double
-    for (float w : r.weights) total += w;
-    const float sum = std::max(static_cast<float>(total), 6.103515625e-5f);  // smallest normal F16
-    for (float& w : r.weights) w /= sum;
-  }
-  if (scale != 0.0f && scale != 1.0f) {
-    for (float& w : r.weights) w *= scale;
+  if (rule.scale != 0.0f && rule.scale != 1.0f) {
+    for (float& w : r.weights) w *= rule.scale;
   }
   return r;
 }
@@ -91,26 +103,25 @@ void swiglu_ffn(const Weight& gate, const Weight& up, const Weight& down, int64_
 void moe_ffn(const ModelConfig& c, const LayerWeights& l, const float* x, int64_t n_tokens,
              float* out, MatmulObserver* observer) {
   const int64_t n_embd = c.n_embd;
-  const int k = c.n_expert_used;
   // Route every token.
   std::vector<float> logits(static_cast<size_t>(n_tokens * c.n_expert));
   if (observer != nullptr) observer->on_matmul(l.router, -1, x, n_tokens);
   matmul(l.router, 0, x, n_tokens, logits.data(), c.n_expert);
+  const RouterRule rule = router_rule(c);
+  const float* bias = l.exp_probs_b ? l.exp_probs_b.f32() : nullptr;
   std::vector<Routing> routes(static_cast<size_t>(n_tokens));
-  for (int64_t t = 0; t < n_tokens; ++t) {
-    routes[t] = c.sigmoid_gating
-                    ? route_by_sigmoid(&logits[t * c.n_expert], l.exp_probs_b ? l.exp_probs_b.f32() : nullptr,
-                                    c.n_expert, k, c.expert_weights_norm, c.expert_weights_scale)
-                    : route(&logits[t * c.n_expert], c.n_expert, k, c.expert_gating,
-                            l.exp_probs_b ? l.exp_probs_b.f32() : nullptr, c.arch->norm_topk_weights,
-                            c.expert_weights_scale);
-  }
+  for (int64_t t = 0; t < n_tokens; ++t) routes[t] = route(rule, &logits[t * c.n_expert], bias);
   moe_experts(c, l, x, n_tokens, routes, out, observer);
   if (!l.up_shexp) return;
-  // Shared expert, scaled by sigmoid(gate_inp_shexp . x) per token.
   std::vector<float> shared(static_cast<size_t>(n_tokens * n_embd));
   swiglu_ffn(l.gate_shexp, l.up_shexp, l.down_shexp, 0, x, n_tokens, shared.data(), observer);
-  // llama.cpp computes this gate as a matrix product with a [n_embd, 1] weight.
+  if (c.arch->ungated_shared_expert) {
+    // glm4moe, deepseek2: routed + shared.
+    for (int64_t i = 0; i < n_tokens * n_embd; ++i) out[i] = out[i] + shared[i];
+    return;
+  }
+  // Scaled by sigmoid(gate_inp_shexp . x) per token; llama.cpp computes this
+  // gate as a matrix product with a [n_embd, 1] weight.
   if (observer != nullptr && l.shexp_gate_inp) observer->on_matmul(l.shexp_gate_inp, -1, x, n_tokens);
   for (int64_t t = 0; t < n_tokens; ++t) {
     const float gate = sigmoid(dot_f32(l.shexp_gate_inp.f32(), x + t * n_embd, n_embd));

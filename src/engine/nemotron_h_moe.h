@@ -20,8 +20,8 @@ namespace apex::engine {
 // feed_forward_length arrays) and the routing keys.
 Status read_nemotron_h_keys(const gguf::File& f, const std::string& arch, ModelConfig& c);
 
-// Every block's tensors (Mamba-2, attention or MoE FFN by its kind).
-Status load_nemotron_h_layers(const gguf::File& f, const ModelConfig& c, ModelWeights& w);
+// Block il's tensors (Mamba-2, attention or MoE FFN by its kind).
+Status load_nemotron_h_layer(const gguf::File& f, const ModelConfig& c, int il, LayerWeights& l);
 
 // One batch through the network (ForwardKind::kMamba2Hybrid): attention
 // blocks use `cache`, Mamba-2 blocks read and update `state`.

@@ -40,50 +40,6 @@ void rope(float* head, int64_t head_dim, int64_t pos, RopeType type, float freq_
   }
 }
 
-YarnRope yarn_rope(int64_t n_dims, int64_t n_ctx_orig, float freq_base, float freq_scale,
-                   float ext_factor, float attn_factor, float beta_fast, float beta_slow) {
-  // The dimension where a frequency turns n_rot times over the original
-  // context (ggml_rope_yarn_corr_dim), rounded outwards and clamped.
-  auto corr_dim = [&](float n_rot) {
-    return static_cast<float>(n_dims) *
-           std::log(static_cast<float>(n_ctx_orig) / (n_rot * 2 * static_cast<float>(M_PI))) /
-           (2 * std::log(freq_base));
-  };
-  YarnRope y;
-  y.freq_scale = freq_scale, y.ext_factor = ext_factor, y.attn_factor = attn_factor;
-  y.corr_dims[0] = std::max(0.0f, std::floor(corr_dim(beta_fast)));
-  y.corr_dims[1] = std::min(static_cast<float>(n_dims - 1), std::ceil(corr_dim(beta_slow)));
-  return y;
-}
-
-void rope_ext(float* head, int64_t n_dims, int64_t pos, RopeType type, float freq_base,
-              const YarnRope& y) {
-  const float theta_scale = std::pow(freq_base, -2.0f / static_cast<float>(n_dims));
-  float theta = static_cast<float>(pos);
-  const int64_t half = n_dims / 2;
-  for (int64_t i = 0; i < half; ++i) {
-    const int64_t i0 = 2 * i;
-    float t = y.freq_scale * theta;
-    float mscale = y.attn_factor;
-    if (y.ext_factor != 0.0f) {
-      // Low dimensions (fast rotations) keep their original frequency,
-      // high ones are interpolated, with a linear ramp between.
-      const float r = (static_cast<float>(i0 / 2) - y.corr_dims[0]) /
-                      std::max(0.001f, y.corr_dims[1] - y.corr_dims[0]);
-      const float ramp_mix = (1 - std::min(1.0f, std::max(0.0f, r))) * y.ext_factor;
-      t = t * (1 - ramp_mix) + theta * ramp_mix;
-      mscale *= 1.0f + 0.1f * std::log(1.0f / y.freq_scale);
-    }
-    const float c = std::cos(t) * mscale, s = std::sin(t) * mscale;
-    const int64_t a = type == RopeType::kNorm ? 2 * i : i;
-    const int64_t b = type == RopeType::kNorm ? 2 * i + 1 : i + half;
-    const float x0 = head[a], x1 = head[b];
-    head[a] = x0 * c - x1 * s;
-    head[b] = x0 * s + x1 * c;
-    theta *= theta_scale;
-  }
-}
-
 // exp(x) as ggml's plain x86-64 build computes it four lanes at a time (the
 // expf of ARM's optimized-routines: x = n ln2 + b with n rounded by the
 // 1.5*2^23 trick, ln2 split in two parts, a degree-5 polynomial in b, the

@@ -19,19 +19,6 @@ void rms_norm(const float* x, const float* gain, float eps, int64_t n, float* y)
 void rope(float* head, int64_t head_dim, int64_t pos, RopeType type, float freq_base,
           float freq_scale);
 
-// YaRN parameters of ggml's rope for one rotated width: the ramp between
-// interpolated and extrapolated frequencies (corr_dims) and the magnitude
-// factor; with ext_factor 0 and attn_factor 1 it is plain scaled RoPE.
-struct YarnRope {
-  float freq_scale = 1.0f, ext_factor = 0.0f, attn_factor = 1.0f;
-  float corr_dims[2] = {0.0f, 0.0f};
-};
-YarnRope yarn_rope(int64_t n_dims, int64_t n_ctx_orig, float freq_base, float freq_scale,
-                   float ext_factor, float attn_factor, float beta_fast, float beta_slow);
-// Rotates the first n_dims floats of `head` in place as ggml_rope_ext does.
-void rope_ext(float* head, int64_t n_dims, int64_t pos, RopeType type, float freq_base,
-              const YarnRope& y);
-
 // In-place softmax of n floats (sum in double).
 void softmax(float* x, int64_t n);
 

@@ -97,9 +97,8 @@ Result<std::unique_ptr<Model>> load_model(const std::string& path) {
   APEX_TRY_ASSIGN(w.output_norm, reg.get_f32("output_norm.weight", c.n_embd));
   APEX_TRY_ASSIGN(w.output, reg.get("output.weight", {c.n_embd, c.n_vocab}, false));
   if (!w.output) w.output = w.token_embd;  // tied embeddings
-  if (a.load_layers != nullptr) {
-    if (Status s = a.load_layers(*model->file, c, w); !s) return s.error();
-    return model;
+  if (a.load_globals != nullptr) {
+    if (Status s = a.load_globals(*model->file, c, w); !s) return s.error();
   }
   w.layers.resize(static_cast<size_t>(c.n_layer));
   for (int il = 0; il < c.n_layer; ++il) {
@@ -161,8 +160,8 @@ Result<std::unique_ptr<Model>> load_model(const std::string& path) {
     APEX_TRY_ASSIGN(l.gate_exps, reg.get(n("ffn_gate_exps.weight"), {c.n_embd, n_ff, c.n_expert}));
     APEX_TRY_ASSIGN(l.up_exps, reg.get(n("ffn_up_exps.weight"), {c.n_embd, n_ff, c.n_expert}));
     APEX_TRY_ASSIGN(l.down_exps, reg.get(n("ffn_down_exps.weight"), {n_ff, c.n_embd, c.n_expert}));
-    if (c.sigmoid_gating || a.expert_selection_bias) {
-      // llama.cpp's loaders for sigmoid-gated MoE (glm4moe) and minimax-m2 require it.
+    if (a.expert_selection_bias) {
+      // llama.cpp's glm4moe and minimax-m2 loaders require it.
       APEX_TRY_ASSIGN(l.exp_probs_b, reg.get_f32(n("exp_probs_b.bias"), c.n_expert));
     }
     if (a.oai_moe) {

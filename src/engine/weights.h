@@ -94,7 +94,7 @@ struct Model {
   ModelWeights weights;
 };
 
-// For per-architecture loaders (ArchTraits::load_layers): tensor `name`
+// For per-architecture loaders (ArchTraits::load_layer): tensor `name`
 // checked against `shape` (ggml order) and the engine's types; the error
 // names the file and tensor.
 Result<Weight> load_weight(const gguf::File& f, const std::string& name, std::vector<int64_t> shape);

@@ -91,18 +91,20 @@ struct TensorSpec {
   When when = When::kAlways;
 };
 
+// Rows (kArchs in arch.cpp, k*Arch in arch_<name>.cpp) use designated
+// initialisers and name only the fields that differ from these defaults.
 struct ArchSpec {
   std::string_view name;
-  bool requires_experts;     // the loader refuses n_expert == 0
-  bool free_head_dim;        // q/o projections may be wider than n_embd
-  bool expert_ff_key;        // writes <arch>.expert_feed_forward_length
-  bool shared_expert;        // writes <arch>.expert_shared_feed_forward_length
-  bool vocab_size_key;       // writes <arch>.vocab_size (llama's converter does)
-  bool rope_dim_key;         // writes <arch>.rope.dimension_count
+  bool requires_experts = false;  // the loader refuses n_expert == 0
+  bool free_head_dim = false;     // q/o projections may be wider than n_embd
+  bool expert_ff_key = false;     // writes <arch>.expert_feed_forward_length
+  bool shared_expert = false;     // writes <arch>.expert_shared_feed_forward_length
+  bool vocab_size_key = false;    // writes <arch>.vocab_size (llama's converter does)
+  bool rope_dim_key = false;      // writes <arch>.rope.dimension_count
   // Gated DeltaNet hybrid (qwen35moe): writes the ssm.* keys,
   // full_attention_interval, rope.dimension_sections and a partial
   // rope.dimension_count; layers follow kRecurrent / kFullAttn.
-  bool delta_net_hybrid;
+  bool delta_net_hybrid = false;
   std::span<const TensorSpec> head;    // before the blocks
   std::span<const TensorSpec> layer;   // per block
   std::span<const TensorSpec> tail;    // after the blocks

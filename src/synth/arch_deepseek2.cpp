@@ -28,11 +28,10 @@ void deepseek2_metadata(const Options& o, gguf::Layout& l) {
   // The converter sets num_key_value_heads = 1: with the absorbed k_b/v_b
   // every head attends to the same latent (MQA over kv_lora + rope dims).
   l.set(a + "attention.head_count_kv", u32(1));
-  if (o.rope_yarn_factor > 0.0f) {
+  if (o.yarn_factor > 0.0f) {
     l.set(a + "rope.scaling.type", gguf::Value(std::string("yarn")));
-    l.set(a + "rope.scaling.factor", gguf::Value(o.rope_yarn_factor));
-    l.set(a + "rope.scaling.original_context_length",
-          u32(o.rope_yarn_orig_ctx > 0 ? o.rope_yarn_orig_ctx : o.context_length));
+    l.set(a + "rope.scaling.factor", gguf::Value(o.yarn_factor));
+    l.set(a + "rope.scaling.original_context_length", u32(o.yarn_orig_context));
   }
   if (o.n_expert_groups > 0) {
     l.set(a + "expert_group_count", u32(o.n_expert_groups));
@@ -54,10 +53,10 @@ void deepseek2_metadata(const Options& o, gguf::Layout& l) {
   }
   if (o.expert_weights_norm) l.set(a + "expert_weights_norm", gguf::Value(true));
   l.set(a + "rope.dimension_count", u32(rope));
-  if (o.rope_yarn_factor > 0.0f) {
+  if (o.yarn_factor > 0.0f) {
     // The converter's legacy spelling: 0.1 * mscale_all_dim (llama.cpp
     // divides it by 0.1 again when loading).
-    l.set(a + "rope.scaling.yarn_log_multiplier", gguf::Value(0.1f * o.rope_yarn_mscale_all_dim));
+    l.set(a + "rope.scaling.yarn_log_multiplier", gguf::Value(0.1f * o.yarn_mscale_all_dim));
   }
 }
 
@@ -118,14 +117,15 @@ Status deepseek2_validate(const Options& o) {
                         o.n_group_used, o.n_expert / o.n_expert_groups, o.n_expert_used);
     }
   }
-  if (!std::isfinite(o.rope_yarn_factor) || o.rope_yarn_factor < 0.0f ||
-      (o.rope_yarn_factor > 0.0f && o.rope_yarn_factor < 1.0f)) {
-    return make_error("synth: rope_yarn_factor {} must be 0 (none) or >= 1", o.rope_yarn_factor);
+  if (!std::isfinite(o.yarn_factor) || o.yarn_factor < 0.0f ||
+      (o.yarn_factor > 0.0f && o.yarn_factor < 1.0f)) {
+    return make_error("synth: yarn_factor {} must be 0 (none) or >= 1", o.yarn_factor);
   }
-  if (o.rope_yarn_orig_ctx < 0 || !std::isfinite(o.rope_yarn_mscale_all_dim) ||
-      o.rope_yarn_mscale_all_dim < 0.0f) {
-    return make_error("synth: rope_yarn_orig_ctx {} and rope_yarn_mscale_all_dim {} must be >= 0",
-                      o.rope_yarn_orig_ctx, o.rope_yarn_mscale_all_dim);
+  if (o.yarn_factor > 0.0f &&
+      (o.yarn_orig_context < 1 || o.yarn_orig_context > (int64_t{1} << 24) ||
+       !std::isfinite(o.yarn_mscale_all_dim) || o.yarn_mscale_all_dim < 0.0f)) {
+    return make_error("synth: yarn_orig_context {} must be in 1..{} and yarn_mscale_all_dim {} >= 0",
+                      o.yarn_orig_context, int64_t{1} << 24, o.yarn_mscale_all_dim);
   }
   if (o.n_mtp != 0) return make_error("synth: n_mtp applies only to qwen35moe (arch is deepseek2)");
   return Status::Ok();

@@ -135,8 +135,9 @@ Status check_options(const Options& o) {
 // name, experts, free head_dim, expert_feed_forward_length, (no)
 // expert_shared_feed_forward_length, (no) vocab_size, rope.dimension_count
 // (written by the hook: partial), not a DeltaNet hybrid.
-constinit const ArchSpec kGlm4MoeArch{"glm4moe", true,  true,     true,  false, false, false, false,
-                            kHead,     kLayer, kTail,   metadata, check_options, has_tensor,
-                            /*mtp_blocks=*/true};
+constinit const ArchSpec kGlm4MoeArch{
+    .name = "glm4moe", .requires_experts = true, .free_head_dim = true, .expert_ff_key = true,
+    .head = kHead, .layer = kLayer, .tail = kTail, .metadata = metadata,
+    .validate = check_options, .has_tensor = has_tensor, .mtp_blocks = true};
 
 }  // namespace apex::synth

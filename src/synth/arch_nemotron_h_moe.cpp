@@ -144,7 +144,8 @@ Status validate_options(const Options& o) {
 
 // name  experts free_hd expff shexp vocab rope_dim hybrid
 constexpr ArchSpec kNemotronHMoeArch{
-    "nemotron_h_moe", true, true, true, true, false, false, false, kHead, kLayer, kTail,
-    metadata, validate_options, has_tensor};
+    .name = "nemotron_h_moe", .requires_experts = true, .free_head_dim = true,
+    .expert_ff_key = true, .shared_expert = true, .head = kHead, .layer = kLayer, .tail = kTail,
+    .metadata = metadata, .validate = validate_options, .has_tensor = has_tensor};
 
 }  // namespace apex::synth

@@ -73,14 +73,18 @@ struct Options {
   float expert_weights_scale = 0.0f;  // routed_scaling_factor (Nano: 2.5); 0 = none
   bool expert_weights_norm = true;    // norm_topk_prob: renormalise the top-k weights
   // gpt-oss only: attention.sliding_window (the real model's is 128; every
-  // even block attends to the last sliding_window positions), and YaRN rope
-  // scaling when yarn_factor > 0 (the real model: 32 over an original
-  // context of 4096, beta_fast 32, beta_slow 1).
+  // even block attends to the last sliding_window positions).
   int64_t sliding_window = 128;
+  // YaRN rope scaling (gpt-oss, deepseek2) when yarn_factor > 0: rope.scaling
+  // type "yarn", factor and original_context_length; gpt-oss's converter
+  // adds beta_fast / beta_slow, deepseek2's yarn_log_multiplier =
+  // 0.1 * mscale_all_dim. gpt-oss: 32 over 4096, betas 32 and 1;
+  // DeepSeek-V3: 40 over 4096, mscale_all_dim 1.
   float yarn_factor = 0.0f;
   int64_t yarn_orig_context = 4096;
   float yarn_beta_fast = 32.0f;
   float yarn_beta_slow = 1.0f;
+  float yarn_mscale_all_dim = 1.0f;
   // glm4moe (GLM-4.5/4.6/4.7) only. GLM-4.5-Air: 1 dense block of width
   // 10944, experts of 1408, one shared expert, no q/k norms (the 355B model
   // has them); with expert_weights_scale 2.5 and expert_weights_norm above.
@@ -101,11 +105,7 @@ struct Options {
   // (expert_weights_scale / expert_weights_norm above apply too.)
   int n_expert_groups = 0;         // expert_group_count (n_group); 0: key not written
   int n_group_used = 0;            // expert_group_used_count (topk_group)
-  // YaRN context extension as DeepSeek-V3 ships it (factor 40 over 4096);
-  // factor 0 writes no rope.scaling keys.
-  float rope_yarn_factor = 0.0f;
-  int64_t rope_yarn_orig_ctx = 0;  // 0: context_length
-  float rope_yarn_mscale_all_dim = 1.0f;  // written as yarn_log_multiplier = 0.1 * this
+  // (YaRN: the yarn_* options above.)
   // gemma4 (Gemma 4) only. Sliding-window blocks alternate with global
   // ones: block il is global when (il + 1) % full_attention_interval == 0
   // (Gemma 4 26B-A4B: 5 sliding, 1 global). head_dim, n_head_kv and

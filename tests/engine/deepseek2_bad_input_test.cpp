@@ -15,35 +15,15 @@
 #include "engine/engine_test_support.h"
 #include "engine/weights.h"
 #include "gguf/gguf.h"
+#include "support/gguf_edit.h"
+#include "support/run_apex.h"
 
 namespace apex::engine {
 namespace {
 
 using testing::TempDir;
-
-// `src` written again with its metadata edited and some tensors left out.
-void copy_edited(const std::string& src, const std::string& dst,
-                 const std::function<void(gguf::Layout&)>& edit,
-                 const std::function<bool(const std::string&)>& keep) {
-  auto f = gguf::File::open(src);
-  ASSERT_TRUE(f.ok()) << f.message();
-  gguf::Layout layout;
-  layout.kvs = (*f)->kvs();
-  std::vector<std::span<const uint8_t>> data;
-  for (const gguf::TensorInfo& t : (*f)->tensors()) {
-    if (!keep(t.name)) continue;
-    gguf::TensorInfo info;
-    info.name = t.name;
-    info.ne = t.ne;
-    info.type = t.type;
-    info.nbytes = t.nbytes;
-    layout.tensors.push_back(info);
-    data.push_back((*f)->tensor_data(t));
-  }
-  edit(layout);
-  const Status s = gguf::write_file(dst, std::move(layout), data);
-  ASSERT_TRUE(s.ok()) << s.message();
-}
+using test_support::copy_edited;
+using test_support::run_apex;
 
 synth::Options small_ds2() {
   synth::Options o = testing::synth_options("deepseek2", 4, quant::TypeId::F16);
@@ -56,11 +36,6 @@ synth::Options small_ds2() {
   o.n_ff = 32;
   o.n_vocab = 300;
   return o;
-}
-
-int run(const std::string& args) {
-  const std::string cmd = std::string(APEX_BINARY) + " " + args + " > /dev/null 2>&1";
-  return WEXITSTATUS(std::system(cmd.c_str()));
 }
 
 TEST(Deepseek2BadInput, MissingKeysTensorsAndNonMlaLayoutsAreNamed) {
@@ -105,8 +80,8 @@ TEST(Deepseek2BadInput, MissingKeysTensorsAndNonMlaLayoutsAreNamed) {
   EXPECT_NE(m.message().find("deepseek2: "), std::string::npos) << m.message();
   EXPECT_NE(m.message().find("not implemented"), std::string::npos) << m.message();
   EXPECT_EQ(m.message().find('\n'), std::string::npos) << m.message();
-  EXPECT_EQ(run("plan " + legacy + " --profile balanced"), 0);
-  EXPECT_EQ(run("quantize " + legacy + " " + dir.file("legacy-q8.gguf") + " Q8_0"), 0);
+  EXPECT_EQ(run_apex("plan " + legacy + " --profile balanced"), 0);
+  EXPECT_EQ(run_apex("quantize " + legacy + " " + dir.file("legacy-q8.gguf") + " Q8_0"), 0);
 }
 
 }  // namespace

@@ -12,29 +12,15 @@
 #include <string>
 #include <vector>
 
+#include "support/temp_dir.h"
 #include "synth/synth.h"
 
 namespace apex::engine::testing {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    path_ = fs::temp_directory_path() /
-            ("apex-engine-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-  static inline int counter_ = 0;
-};
+// The scratch folder every test module shares (tests/support).
+using test_support::TempDir;
 
 inline std::string tiny_model_path() {
   return std::string(APEX_SHARED_DIR) + "/models/tiny-moe-f16.gguf";

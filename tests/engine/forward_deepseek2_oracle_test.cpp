@@ -92,7 +92,7 @@ TEST(ForwardDeepseek2Variants, LiteSoftmaxMatchesOracle) {
 // magnitude corrections matter.
 TEST(ForwardDeepseek2Variants, YarnMatchesOracle) {
   synth::Options o = deepseek2_options(TypeId::F32);
-  o.rope_yarn_factor = 40.0f, o.rope_yarn_orig_ctx = 128, o.rope_yarn_mscale_all_dim = 1.0f;
+  o.yarn_factor = 40.0f, o.yarn_orig_context = 128, o.yarn_mscale_all_dim = 1.0f;
   expect_matches_oracle(o, "yarn", {kPromptTokens, 37});
 }
 

@@ -87,8 +87,9 @@ TEST(ForwardMinimaxM2Routing, SelectionBiasChangesSomePicks) {
       s = s * 1664525u + 1013904223u;
       v = static_cast<float>((s >> 8) % 2001) / 1000.0f - 1.0f;  // router logits ~U(-1, 1)
     }
-    const Routing with = route(logits.data(), o.n_expert, 2, ExpertGating::kSigmoid, bias.data(), true, 0.0f);
-    const Routing without = route(logits.data(), o.n_expert, 2, ExpertGating::kSigmoid, nullptr, true, 0.0f);
+    const RouterRule rule{.gating = ExpertGating::kSigmoid, .n_expert = o.n_expert, .k = 2, .renormalise = true};
+    const Routing with = route(rule, logits.data(), bias.data());
+    const Routing without = route(rule, logits.data(), nullptr);
     changed += with.experts != without.experts;
     // Weights are the unbiased sigmoid probabilities, renormalised.
     EXPECT_NEAR(with.weights[0] + with.weights[1], 1.0f, 1e-6f);

@@ -16,34 +16,15 @@
 #include "engine/engine_test_support.h"
 #include "engine/weights.h"
 #include "gguf/gguf.h"
+#include "support/gguf_edit.h"
+#include "support/run_apex.h"
 
 namespace apex::engine {
 namespace {
 
 using testing::TempDir;
-
-void copy_edited(const std::string& src, const std::string& dst,
-                 const std::function<void(gguf::Layout&)>& edit,
-                 const std::function<bool(const std::string&)>& keep) {
-  auto f = gguf::File::open(src);
-  ASSERT_TRUE(f.ok()) << f.message();
-  gguf::Layout layout;
-  layout.kvs = (*f)->kvs();
-  std::vector<std::span<const uint8_t>> data;
-  for (const gguf::TensorInfo& t : (*f)->tensors()) {
-    if (!keep(t.name)) continue;
-    gguf::TensorInfo info;
-    info.name = t.name;
-    info.ne = t.ne;
-    info.type = t.type;
-    info.nbytes = t.nbytes;
-    layout.tensors.push_back(info);
-    data.push_back((*f)->tensor_data(t));
-  }
-  edit(layout);
-  const Status s = gguf::write_file(dst, std::move(layout), data);
-  ASSERT_TRUE(s.ok()) << s.message();
-}
+using test_support::copy_edited;
+using test_support::run_apex;
 
 synth::Options small_g4() {
   synth::Options o = testing::synth_options("gemma4", 4, quant::TypeId::F16);
@@ -56,15 +37,6 @@ synth::Options small_g4() {
   o.n_ff = 32;
   o.n_vocab = 300;
   return o;
-}
-
-int run_apex(const std::string& args, std::string& err) {
-  const std::string err_file = std::filesystem::temp_directory_path() / ("apex-g4-err-" + std::to_string(::getpid()));
-  const int status = std::system((std::string(APEX_BINARY) + " " + args + " >/dev/null 2>" + err_file).c_str());
-  std::ifstream in(err_file);
-  err.assign(std::istreambuf_iterator<char>(in), {});
-  std::filesystem::remove(err_file);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 TEST(Gemma4BadInput, PerLayerEmbeddingsAreRefusedButPlannedAndQuantized) {
@@ -82,13 +54,13 @@ TEST(Gemma4BadInput, PerLayerEmbeddingsAreRefusedButPlannedAndQuantized) {
   std::string err;
   const std::string text = dir.file("text.txt");
   std::ofstream(text) << "hello world";
-  EXPECT_NE(run_apex("perplexity " + ple + " -f " + text, err), 0);
+  EXPECT_NE(run_apex("perplexity " + ple + " -f " + text, &err), 0);
   EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
   EXPECT_NE(err.find("gemma4: per-layer embeddings not implemented"), std::string::npos) << err;
 
-  EXPECT_EQ(run_apex("plan " + ple + " --profile balanced --summary", err), 0) << err;
+  EXPECT_EQ(run_apex("plan " + ple + " --profile balanced --summary", &err), 0) << err;
   const std::string q8 = dir.file("ple-q8.gguf");
-  EXPECT_EQ(run_apex("quantize " + ple + " " + q8 + " Q8_0", err), 0) << err;
+  EXPECT_EQ(run_apex("quantize " + ple + " " + q8 + " Q8_0", &err), 0) << err;
   auto q = gguf::File::open(q8);
   ASSERT_TRUE(q.ok()) << q.message();
   EXPECT_NE((*q)->find_tensor("per_layer_token_embd.weight"), nullptr);

@@ -11,47 +11,13 @@
 #include "engine/engine_test_support.h"
 #include "engine/weights.h"
 #include "gguf/gguf.h"
+#include "support/gguf_edit.h"
 
 namespace apex::engine {
 namespace {
 
 using testing::TempDir;
-
-// `src` written again with its metadata edited, some tensors left out and
-// optionally one replaced (same name, the given shape, F32 zeros).
-void copy_edited(const std::string& src, const std::string& dst,
-                 const std::function<void(gguf::Layout&)>& edit,
-                 const std::function<bool(const std::string&)>& keep,
-                 const std::string& reshape = "", std::vector<int64_t> new_ne = {}) {
-  auto f = gguf::File::open(src);
-  ASSERT_TRUE(f.ok()) << f.message();
-  gguf::Layout layout;
-  layout.kvs = (*f)->kvs();
-  std::vector<std::span<const uint8_t>> data;
-  static std::vector<uint8_t> zeros;
-  for (const gguf::TensorInfo& t : (*f)->tensors()) {
-    if (!keep(t.name)) continue;
-    gguf::TensorInfo info;
-    info.name = t.name;
-    info.ne = t.ne;
-    info.type = t.type;
-    info.nbytes = t.nbytes;
-    if (t.name == reshape) {
-      info.ne = new_ne;
-      info.type = 0;  // F32
-      info.nbytes = static_cast<uint64_t>(info.n_elements()) * 4;
-      zeros.assign(info.nbytes, 0);
-      layout.tensors.push_back(info);
-      data.push_back(zeros);
-      continue;
-    }
-    layout.tensors.push_back(info);
-    data.push_back((*f)->tensor_data(t));
-  }
-  edit(layout);
-  const Status s = gguf::write_file(dst, std::move(layout), data);
-  ASSERT_TRUE(s.ok()) << s.message();
-}
+using test_support::copy_edited;
 
 synth::Options small(const char* arch) {
   synth::Options o = testing::synth_options(arch, 4, quant::TypeId::F16);
@@ -94,7 +60,7 @@ TEST(MinimaxM2BadInput, MissingKeysTensorsAndBadShapesAreNamed) {
 
   // A per-head q norm (qwen3moe's shape) is not minimax-m2's.
   const std::string per_head = dir.file("per-head-norm.gguf");
-  copy_edited(good, per_head, same, all, "blk.0.attn_q_norm.weight", {16});
+  copy_edited(good, per_head, same, all, {{"blk.0.attn_q_norm.weight", {16}}});
   expect_error(per_head, "blk.0.attn_q_norm.weight");
 }
 

@@ -13,48 +13,15 @@
 #include "engine/engine_test_support.h"
 #include "engine/weights.h"
 #include "gguf/gguf.h"
+#include "support/gguf_edit.h"
+#include "support/run_apex.h"
 
 namespace apex::engine {
 namespace {
 
 using testing::TempDir;
-
-// `src` written again with its metadata edited, some tensors left out and
-// `extra` tensors (F32, zero) added.
-void copy_edited(const std::string& src, const std::string& dst,
-                 const std::function<void(gguf::Layout&)>& edit,
-                 const std::function<bool(const std::string&)>& keep,
-                 const std::vector<std::pair<std::string, std::vector<int64_t>>>& extra = {}) {
-  auto f = gguf::File::open(src);
-  ASSERT_TRUE(f.ok()) << f.message();
-  gguf::Layout layout;
-  layout.kvs = (*f)->kvs();
-  std::vector<std::span<const uint8_t>> data;
-  for (const gguf::TensorInfo& t : (*f)->tensors()) {
-    if (!keep(t.name)) continue;
-    gguf::TensorInfo info;
-    info.name = t.name;
-    info.ne = t.ne;
-    info.type = t.type;
-    info.nbytes = t.nbytes;
-    layout.tensors.push_back(info);
-    data.push_back((*f)->tensor_data(t));
-  }
-  static std::vector<std::vector<uint8_t>> zeros;
-  for (const auto& [name, ne] : extra) {
-    gguf::TensorInfo info;
-    info.name = name;
-    info.ne = ne;
-    info.type = 0;  // F32
-    info.nbytes = 4 * static_cast<uint64_t>(info.n_elements());
-    zeros.emplace_back(info.nbytes, 0);
-    layout.tensors.push_back(info);
-    data.emplace_back(zeros.back());
-  }
-  edit(layout);
-  const Status s = gguf::write_file(dst, std::move(layout), data);
-  ASSERT_TRUE(s.ok()) << s.message();
-}
+using test_support::copy_edited;
+using test_support::run_apex;
 
 synth::Options small_nemotron() {
   synth::Options o = testing::synth_options("nemotron_h_moe", 4, quant::TypeId::F16);
@@ -66,15 +33,6 @@ synth::Options small_nemotron() {
   o.ssm_d_state = 16;
   o.ssm_d_inner = 64;
   return o;
-}
-
-int run_apex(const std::string& args, std::string& out) {
-  const std::string cmd = std::string(APEX_BINARY) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  return WEXITSTATUS(pclose(p));
 }
 
 TEST(NemotronHBadInput, MissingKeysTensorsAndBadArraysAreNamed) {
@@ -129,9 +87,9 @@ TEST(NemotronHBadInput, LatentMoeIsRefusedButPlannedAndQuantized) {
   EXPECT_NE(m.message().find("not implemented"), std::string::npos) << m.message();
   EXPECT_EQ(m.message().find('\n'), std::string::npos) << m.message();
   std::string out;
-  EXPECT_EQ(run_apex("plan " + latent + " --profile balanced", out), 0) << out;
+  EXPECT_EQ(run_apex("plan " + latent + " --profile balanced", &out), 0) << out;
   out.clear();
-  EXPECT_EQ(run_apex("quantize " + latent + " " + dir.file("q8.gguf") + " Q8_0", out), 0) << out;
+  EXPECT_EQ(run_apex("quantize " + latent + " " + dir.file("q8.gguf") + " Q8_0", &out), 0) << out;
 }
 
 }  // namespace

@@ -10,35 +10,13 @@
 #include "engine/engine_test_support.h"
 #include "engine/weights.h"
 #include "gguf/gguf.h"
+#include "support/gguf_edit.h"
 
 namespace apex::engine {
 namespace {
 
 using testing::TempDir;
-
-// `src` written again with its metadata edited and some tensors left out.
-void copy_edited(const std::string& src, const std::string& dst,
-                 const std::function<void(gguf::Layout&)>& edit,
-                 const std::function<bool(const std::string&)>& keep) {
-  auto f = gguf::File::open(src);
-  ASSERT_TRUE(f.ok()) << f.message();
-  gguf::Layout layout;
-  layout.kvs = (*f)->kvs();
-  std::vector<std::span<const uint8_t>> data;
-  for (const gguf::TensorInfo& t : (*f)->tensors()) {
-    if (!keep(t.name)) continue;
-    gguf::TensorInfo info;
-    info.name = t.name;
-    info.ne = t.ne;
-    info.type = t.type;
-    info.nbytes = t.nbytes;
-    layout.tensors.push_back(info);
-    data.push_back((*f)->tensor_data(t));
-  }
-  edit(layout);
-  const Status s = gguf::write_file(dst, std::move(layout), data);
-  ASSERT_TRUE(s.ok()) << s.message();
-}
+using test_support::copy_edited;
 
 synth::Options small_q35() {
   synth::Options o = testing::synth_options("qwen35moe", 4, quant::TypeId::F16);

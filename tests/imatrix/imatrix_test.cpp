@@ -14,6 +14,7 @@
 
 #include "imatrix/oracle_imatrix.h"
 #include "oracle/oracle.h"
+#include "support/temp_dir.h"
 
 namespace apex::imatrix {
 namespace {
@@ -24,23 +25,7 @@ const std::string kModelsDir = std::string(APEX_SHARED_DIR) + "/models";
 const std::string kTinyDat = kModelsDir + "/tiny-moe-calib.imatrix.dat";
 const std::string kTinyModel = kModelsDir + "/tiny-moe-f16.gguf";
 
-class TempDir {
- public:
-  TempDir() {
-    path_ = fs::temp_directory_path() /
-            ("apex-imatrix-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-  static inline int counter_ = 0;
-};
+using test_support::TempDir;
 
 std::string read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -24,6 +24,7 @@
 #include "plan/ftype.h"
 #include "plan/llama_rules.h"
 #include "quant/type_table.h"
+#include "support/temp_dir.h"
 
 namespace apex::plan {
 namespace {
@@ -32,21 +33,7 @@ namespace fs = std::filesystem;
 using oracle::MetaKv;
 using oracle::TensorSpec;
 
-class TempDir {
- public:
-  TempDir() {
-    path_ = fs::temp_directory_path() / ("apex_plan_" + std::to_string(::getpid()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
+using test_support::TempDir;
 
 MetaKv str_kv(std::string key, std::string v) {
   MetaKv kv{};

@@ -21,7 +21,10 @@ namespace apex::synth {
 namespace {
 
 using quant::TypeId;
+using testing::expect_runs_in_llama_cpp;
+using testing::expect_same_bytes_whatever_threads;
 using testing::TempDir;
+using testing::expect_sane_logits;
 
 Options ds2(TypeId type) {
   Options o;
@@ -157,59 +160,25 @@ std::vector<Ds2Case> ds2_cases() {
   cases.push_back({"lite_softmax", o});
   // YaRN context extension as DeepSeek-V3 ships it.
   o = ds2(TypeId::F16);
-  o.rope_yarn_factor = 40.0f, o.rope_yarn_orig_ctx = 128, o.rope_yarn_mscale_all_dim = 1.0f;
+  o.yarn_factor = 40.0f, o.yarn_orig_context = 128, o.yarn_mscale_all_dim = 1.0f;
   cases.push_back({"yarn", o});
   return cases;
 }
 
 class SynthDeepseek2Oracle : public ::testing::TestWithParam<Ds2Case> {};
 
-void expect_sane_logits(const oracle::LogitsResult& r, size_t n_tokens, int64_t n_vocab,
-                        const std::string& label) {
-  ASSERT_TRUE(r.ok) << r.error;
-  ASSERT_EQ(r.logits.size(), n_tokens * static_cast<size_t>(n_vocab));
-  double sum = 0, sum2 = 0;
-  for (float v : r.logits) {
-    ASSERT_TRUE(std::isfinite(v));
-    sum += v;
-    sum2 += static_cast<double>(v) * v;
-  }
-  const double n = static_cast<double>(r.logits.size());
-  const double sd = std::sqrt(std::max(0.0, sum2 / n - (sum / n) * (sum / n)));
-  EXPECT_GT(sd, 0.1) << label;
-  EXPECT_LT(sd, 10.0) << label;
-}
-
 TEST_P(SynthDeepseek2Oracle, LoadsAndRunsInLlamaCpp) {
   const Ds2Case& c = GetParam();
-  TempDir dir;
-  const std::string path = dir.file(c.label + ".gguf");
-  Status s = write_model(c.opts, path);
-  ASSERT_TRUE(s.ok()) << s.message();
-  std::vector<int32_t> tokens;
-  for (int i = 0; i < 40; ++i) tokens.push_back(i == 0 ? 1 : 3 + (i * 37) % 590);
-  expect_sane_logits(oracle::eval_logits(path, tokens, 2), tokens.size(), c.opts.n_vocab, c.label);
+  expect_runs_in_llama_cpp(c.opts, c.label);
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, SynthDeepseek2Oracle, ::testing::ValuesIn(ds2_cases()),
                          [](const auto& info) { return info.param.label; });
 
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
 TEST(SynthDeepseek2, SameBytesWhateverTheThreadCount) {
-  TempDir dir;
   Options o = ds2(TypeId::F16);
   o.n_embd = 256, o.n_ff = 512;  // expert tensors span several slabs
-  o.n_threads = 1;
-  ASSERT_TRUE(write_model(o, dir.file("a.gguf")).ok());
-  o.n_threads = 3;
-  ASSERT_TRUE(write_model(o, dir.file("b.gguf")).ok());
-  const std::string a = read_all(dir.file("a.gguf"));
-  EXPECT_GT(a.size(), 1u << 20);
-  EXPECT_EQ(a, read_all(dir.file("b.gguf")));
+  expect_same_bytes_whatever_threads(o);
 }
 
 TEST(SynthDeepseek2, RefusesWhatLlamaCppWouldNotLoad) {

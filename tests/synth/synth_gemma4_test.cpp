@@ -17,7 +17,8 @@ namespace apex::synth {
 namespace {
 
 using quant::TypeId;
-using testing::TempDir;
+using testing::expect_runs_in_llama_cpp;
+using testing::expect_same_bytes_whatever_threads;
 
 // The 26B-A4B's proportions, scaled down: global blocks have twice the head
 // width and a quarter of the KV heads of the sliding ones.
@@ -184,49 +185,20 @@ class SynthGemma4Oracle : public ::testing::TestWithParam<G4Case> {};
 
 TEST_P(SynthGemma4Oracle, LoadsAndRunsInLlamaCpp) {
   const G4Case& c = GetParam();
-  TempDir dir;
-  const std::string path = dir.file(c.label + ".gguf");
-  Status s = write_model(c.opts, path);
-  ASSERT_TRUE(s.ok()) << s.message();
-  std::vector<int32_t> tokens;
-  for (int i = 0; i < 40; ++i) tokens.push_back(i == 0 ? 1 : 3 + (i * 37) % 590);
-  oracle::LogitsResult r = oracle::eval_logits(path, tokens, 2);
-  ASSERT_TRUE(r.ok) << r.error;
-  ASSERT_EQ(r.logits.size(), tokens.size() * static_cast<size_t>(c.opts.n_vocab));
-  double sum = 0, sum2 = 0;
-  for (float v : r.logits) {
-    ASSERT_TRUE(std::isfinite(v));
-    sum += v;
-    sum2 += static_cast<double>(v) * v;
-  }
-  const double n = static_cast<double>(r.logits.size());
-  const double sd = std::sqrt(std::max(0.0, sum2 / n - (sum / n) * (sum / n)));
-  EXPECT_GT(sd, 0.1) << c.label;
-  EXPECT_LT(sd, 30.0) << c.label;
+  std::vector<float> logits;
+  ASSERT_NO_FATAL_FAILURE(expect_runs_in_llama_cpp(c.opts, c.label, 30.0, &logits));
   if (c.opts.final_logit_softcapping > 0) {
-    for (float v : r.logits) ASSERT_LE(std::fabs(v), c.opts.final_logit_softcapping);
+    for (float v : logits) ASSERT_LE(std::fabs(v), c.opts.final_logit_softcapping);
   }
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, SynthGemma4Oracle, ::testing::ValuesIn(g4_cases()),
                          [](const auto& info) { return info.param.label; });
 
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
 TEST(SynthGemma4, SameBytesWhateverTheThreadCount) {
-  TempDir dir;
   Options o = g4(TypeId::F16);
   o.n_embd = 256, o.n_ff = 512, o.n_layer = 3;  // expert tensors span several slabs
-  o.n_threads = 1;
-  ASSERT_TRUE(write_model(o, dir.file("a.gguf")).ok());
-  o.n_threads = 3;
-  ASSERT_TRUE(write_model(o, dir.file("b.gguf")).ok());
-  const std::string a = read_all(dir.file("a.gguf"));
-  EXPECT_GT(a.size(), 1u << 20);
-  EXPECT_EQ(a, read_all(dir.file("b.gguf")));
+  expect_same_bytes_whatever_threads(o);
 }
 
 TEST(SynthGemma4, BadOptionsAreErrors) {

@@ -17,7 +17,8 @@ namespace apex::synth {
 namespace {
 
 using quant::TypeId;
-using testing::TempDir;
+using testing::expect_runs_in_llama_cpp;
+using testing::expect_same_bytes_whatever_threads;
 
 Options glm(TypeId type) {
   Options o;
@@ -154,46 +155,16 @@ class SynthGlm4MoeOracle : public ::testing::TestWithParam<GlmCase> {};
 
 TEST_P(SynthGlm4MoeOracle, LoadsAndRunsInLlamaCpp) {
   const GlmCase& c = GetParam();
-  TempDir dir;
-  const std::string path = dir.file(c.label + ".gguf");
-  Status s = write_model(c.opts, path);
-  ASSERT_TRUE(s.ok()) << s.message();
-  std::vector<int32_t> tokens;
-  for (int i = 0; i < 40; ++i) tokens.push_back(i == 0 ? 1 : 3 + (i * 37) % 590);
-  oracle::LogitsResult r = oracle::eval_logits(path, tokens, 2);
-  ASSERT_TRUE(r.ok) << r.error;
-  ASSERT_EQ(r.logits.size(), tokens.size() * static_cast<size_t>(c.opts.n_vocab));
-  double sum = 0, sum2 = 0;
-  for (float v : r.logits) {
-    ASSERT_TRUE(std::isfinite(v));
-    sum += v;
-    sum2 += static_cast<double>(v) * v;
-  }
-  const double n = static_cast<double>(r.logits.size());
-  const double sd = std::sqrt(std::max(0.0, sum2 / n - (sum / n) * (sum / n)));
-  EXPECT_GT(sd, 0.1) << c.label;
-  EXPECT_LT(sd, 10.0) << c.label;
+  expect_runs_in_llama_cpp(c.opts, c.label);
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, SynthGlm4MoeOracle, ::testing::ValuesIn(glm_cases()),
                          [](const auto& info) { return info.param.label; });
 
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
 TEST(SynthGlm4Moe, SameBytesWhateverTheThreadCount) {
-  TempDir dir;
   Options o = glm(TypeId::F16);
   o.n_embd = 256, o.n_ff = 512, o.n_layer = 2, o.n_mtp = 1;  // expert tensors span several slabs
-  o.n_threads = 1;
-  ASSERT_TRUE(write_model(o, dir.file("a.gguf")).ok());
-  o.n_threads = 3;
-  ASSERT_TRUE(write_model(o, dir.file("b.gguf")).ok());
-  const std::string a = read_all(dir.file("a.gguf"));
-  EXPECT_GT(a.size(), 1u << 20);
-  EXPECT_EQ(a, read_all(dir.file("b.gguf")));
+  expect_same_bytes_whatever_threads(o);
 }
 
 TEST(SynthGlm4Moe, BadOptionsAreErrorsNamingTheOption) {
