@@ -5,6 +5,7 @@
 #include "synth/arch_olmoe.h"
 #include "synth/arch_deepseek2.h"
 #include "synth/arch_gemma4.h"
+#include "synth/tokenizer_specs.h"
 
 namespace apex::synth {
 namespace {
@@ -131,24 +132,26 @@ const ArchSpec kArchs[] = {
     {"qwen2moe", true, false, true, true, false, false, false, kHead, kQwen2MoeLayer, kTail},
     {"qwen3moe", true, true, true, false, false, false, false, kHead, kQwen3MoeLayer, kTail},
     {"llama", false, true, false, false, true, true, false, kHead, kLlamaLayer, kTail},
-    {"qwen35moe", true, true, true, true, false, true, true, kHead, kQwen35MoeLayer, kTail},
+    {"qwen35moe", true, true, true, true, false, true, true, kHead, kQwen35MoeLayer, kTail,
+     nullptr, nullptr, nullptr, false, nullptr, &tokenizers::kQwen35},
     kNemotronHMoeArch,
     {"gpt-oss", true, true, true, false, false, false, false, kHead, kGptOssLayer, kTail,
-     gptoss_metadata, gptoss_validate},
+     gptoss_metadata, gptoss_validate, nullptr, false, nullptr, &tokenizers::kGptOss},
     kGlm4MoeArch,
     {"minimax-m2", true, true, true, false, false, false, false, kHead, kMinimaxM2Layer, kTail,
-     minimax_m2_metadata, minimax_m2_validate},
+     minimax_m2_metadata, minimax_m2_validate, nullptr, false, nullptr, &tokenizers::kMinimaxM2},
     {"olmoe", true, false, false, false, false, false, false, kHead, kOlmoeLayer, kTail, nullptr,
-     olmoe_validate},
+     olmoe_validate, nullptr, false, nullptr, &tokenizers::kOlmoe},
     // DeepSeek-V2/V3, Kimi-K2: multi-head latent attention (arch_deepseek2.h).
     {"deepseek2", true, true, true, false, true, false, false, kHead, kDeepseek2Layer, kTail,
-     deepseek2_metadata, deepseek2_validate, deepseek2_has_tensor},
+     deepseek2_metadata, deepseek2_validate, deepseek2_has_tensor, false, nullptr,
+     &tokenizers::kDeepseekV3},
     // Gemma 4 (dense or MoE): tables and hooks in arch_gemma4.{h,cpp}.
     {.name = "gemma4", .requires_experts = false, .free_head_dim = true, .expert_ff_key = true,
      .shared_expert = false, .vocab_size_key = false, .rope_dim_key = true, .delta_net_hybrid = false,
      .head = gemma4::kHead, .layer = gemma4::kLayer, .tail = gemma4::kTail,
      .metadata = gemma4::metadata, .validate = gemma4::validate, .has_tensor = gemma4::has_tensor,
-     .has_global_tensor = gemma4::has_global_tensor},
+     .has_global_tensor = gemma4::has_global_tensor, .tokenizer = &tokenizers::kGemma4},
 };
 
 }  // namespace

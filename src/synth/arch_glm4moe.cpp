@@ -15,6 +15,7 @@
 
 #include "synth/arch.h"
 #include "synth/synth.h"
+#include "synth/tokenizer_specs.h"
 
 namespace apex::synth {
 namespace {
@@ -137,6 +138,6 @@ Status check_options(const Options& o) {
 // (written by the hook: partial), not a DeltaNet hybrid.
 constinit const ArchSpec kGlm4MoeArch{"glm4moe", true,  true,     true,  false, false, false, false,
                             kHead,     kLayer, kTail,   metadata, check_options, has_tensor,
-                            /*mtp_blocks=*/true};
+                            /*mtp_blocks=*/true, nullptr, &tokenizers::kGlm4};
 
 }  // namespace apex::synth

@@ -16,6 +16,7 @@
 
 #include "synth/arch.h"
 #include "synth/synth.h"
+#include "synth/tokenizer_specs.h"
 
 namespace apex::synth {
 namespace {
@@ -145,6 +146,6 @@ Status validate_options(const Options& o) {
 // name  experts free_hd expff shexp vocab rope_dim hybrid
 constexpr ArchSpec kNemotronHMoeArch{
     "nemotron_h_moe", true, true, true, true, false, false, false, kHead, kLayer, kTail,
-    metadata, validate_options, has_tensor};
+    metadata, validate_options, has_tensor, false, nullptr, &tokenizers::kNemotronH};
 
 }  // namespace apex::synth
