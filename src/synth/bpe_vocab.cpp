@@ -82,8 +82,28 @@ class Builder {
 
   // `text` as BPE cuts it with the merges so far: the adjacent pair of
   // lowest rank is merged until none is a merge.
-  std::vector<std::string> segment(std::string_view text) const {
-    std::vector<std::string> parts = symbols(text);
+  std::vector<std::string> segment(std::string_view text) const { return merge_all(symbols(text)); }
+
+  // An encoded token cut back into its base symbols (one code point each).
+  static std::vector<std::string> split_symbols(const std::string& token) {
+    std::vector<std::string> out;
+    for (size_t i = 0; i < token.size();) {
+      const auto lead = static_cast<unsigned char>(token[i]);
+      const size_t n = lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
+      out.push_back(token.substr(i, n));
+      i += n;
+    }
+    return out;
+  }
+
+  // Whether BPE on the text of a + b (with the merges so far) ends in a, b:
+  // then a merge of a and b is one BPE really makes on that text.
+  bool cuts_into(const std::string& a, const std::string& b) const {
+    const std::vector<std::string> parts = merge_all(split_symbols(a + b));
+    return parts.size() == 2 && parts[0] == a;
+  }
+
+  std::vector<std::string> merge_all(std::vector<std::string> parts) const {
     for (;;) {
       size_t best = parts.size(), best_rank = SIZE_MAX;
       for (size_t i = 0; i + 1 < parts.size(); ++i) {
@@ -179,8 +199,9 @@ Result<Vocab> make_bpe_vocab(int64_t n_vocab, const TokenizerSpec& spec) {
 
   // Word-like fill, as make_spm_vocab does it: a left part (a letter run,
   // optionally with its leading space) merged with a right part (a letter
-  // run); early, short tokens are picked more often. A fixed stream keeps
-  // the vocabulary seed-independent.
+  // run) when BPE would cut their text into just those two; early, short
+  // tokens are picked more often. A fixed stream keeps the vocabulary
+  // seed-independent.
   const std::string space = b.symbols(" ")[0];
   std::vector<std::string> left, right;
   auto letters = [](std::string_view s) {
@@ -207,7 +228,7 @@ Result<Vocab> make_bpe_vocab(int64_t n_vocab, const TokenizerSpec& spec) {
   while (!b.full()) {
     const std::string l = pick(left);
     const std::string r = pick(right);
-    if (l.size() + r.size() > max_bytes || !b.merge(l, r)) {
+    if (l.size() + r.size() > max_bytes || !b.cuts_into(l, r) || !b.merge(l, r)) {
       if (++misses > 64 + b.vocab().tokens.size()) {  // short pieces ran out
         max_bytes += 2;
         misses = 0;
