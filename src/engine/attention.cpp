@@ -70,12 +70,10 @@ void attention(const AttentionShape& s, const KvCache& cache, int layer, const f
     }
     // Products of two F16 values are exact in float; ggml sums them over the
     // positions in double (its V product is a dot over the transposed cache).
+    for (int64_t j = j0; j < n_kv; ++j) p[j - j0] = quant::fp16_to_fp32(quant::fp32_to_fp16(p[j - j0]));
     acc.assign(static_cast<size_t>(vd), 0.0);
-    for (int64_t j = j0; j < n_kv; ++j) {
-      const float pj = quant::fp16_to_fp32(quant::fp32_to_fp16(p[j - j0]));
-      if (pj == 0.0f) continue;
-      simd::accumulate_f16_double(pj, cache.v(layer, j) + kvh * vd, acc.data(), vd);
-    }
+    simd::weighted_rows_f16_double(p.data(), n_kv - j0, cache.v(layer, j0) + kvh * vd, cache.v_stride(),
+                                   acc.data(), vd);
     float* o = out + (t * s.n_head + h) * vd;
     for (int64_t i = 0; i < vd; ++i) o[i] = static_cast<float>(acc[i]);
   });

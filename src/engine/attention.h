@@ -21,6 +21,7 @@ class KvCache {
   void store(int layer, int64_t pos, const float* k, const float* v);
   const uint16_t* k(int layer, int64_t pos) const { return &k_[offset(layer, pos, kv_dim_)]; }
   const uint16_t* v(int layer, int64_t pos) const { return &v_[offset(layer, pos, v_dim_)]; }
+  int64_t v_stride() const { return v_dim_; }  // elements from one position's V row to the next
 
  private:
   size_t offset(int layer, int64_t pos, int64_t dim) const {

@@ -2,11 +2,17 @@
 // The float dots reproduce ggml's plain build (products in float, sums in
 // double); the panel integer GEMM keeps ggml's float order exactly, so
 // quantized logits stay bit-identical to the oracle's.
+// Also compile the AVX-512 VNNI target (simd_pairs-inl.h).
+#ifndef HWY_WANT_AVX3_DL
+#define HWY_WANT_AVX3_DL
+#endif
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "engine/kernels_simd.cpp"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 
 #include <hwy/highway.h>
+
+#include "engine/simd_pairs-inl.h"
 
 #include <cmath>
 #include <cstring>
@@ -18,6 +24,10 @@
 #include "quant/fp16.h"
 
 HWY_BEFORE_NAMESPACE();
+#if HWY_TARGET == HWY_AVX3_DL
+// As in simd_pairs-inl.h.
+#pragma GCC target("avx512vnni")
+#endif
 namespace apex::engine::simd {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
@@ -77,22 +87,50 @@ void AxpyF16(float a, const uint16_t* v_bits, float* out, int64_t n) {
   for (; i < n; ++i) out[i] += a * quant::fp16_to_fp32(v_bits[i]);
 }
 
-// acc[i] += double(p * v[i]) for n F16 values: ggml's plain build forms the
-// product in float (exact for an F16 p) and sums over positions in double.
-// The same operations lane by lane, so the result is bit-identical.
-void AccumulateF16Double(float p, const uint16_t* v_bits, double* acc, int64_t n) {
+// acc[i] += double(p[j] * v_j[i]) over rows j = 0..n_rows-1 in order (row j
+// at v_bits + j * stride, F16), skipping rows whose p[j] is 0: ggml's plain
+// build forms each product in float (exact for an F16 p) and sums over
+// positions in double. The same operations lane by lane, so the result is
+// bit-identical; a block of acc stays in registers across all rows.
+void WeightedRowsF16Double(const float* p, int64_t n_rows, const uint16_t* v_bits, int64_t stride,
+                           double* acc, int64_t n) {
   const hn::ScalableTag<double> dd;
   const hn::Rebind<float, decltype(dd)> df;
   const hn::Rebind<hwy::float16_t, decltype(dd)> dh;
   const auto* v = reinterpret_cast<const hwy::float16_t*>(v_bits);
   const int64_t N = static_cast<int64_t>(hn::Lanes(dd));
-  const auto vp = hn::Set(df, p);
+  auto term = [&](float pj, const hwy::float16_t* src) {
+    return hn::PromoteTo(dd, hn::Mul(hn::Set(df, pj), hn::PromoteTo(df, hn::LoadU(dh, src))));
+  };
   int64_t i = 0;
-  for (; i + N <= n; i += N) {
-    const auto prod = hn::Mul(vp, hn::PromoteTo(df, hn::LoadU(dh, v + i)));
-    hn::StoreU(hn::Add(hn::LoadU(dd, acc + i), hn::PromoteTo(dd, prod)), dd, acc + i);
+  for (; i + 4 * N <= n; i += 4 * N) {
+    auto a0 = hn::LoadU(dd, acc + i), a1 = hn::LoadU(dd, acc + i + N);
+    auto a2 = hn::LoadU(dd, acc + i + 2 * N), a3 = hn::LoadU(dd, acc + i + 3 * N);
+    for (int64_t j = 0; j < n_rows; ++j) {
+      if (p[j] == 0.0f) continue;
+      const hwy::float16_t* row = v + j * stride + i;
+      a0 = hn::Add(a0, term(p[j], row));
+      a1 = hn::Add(a1, term(p[j], row + N));
+      a2 = hn::Add(a2, term(p[j], row + 2 * N));
+      a3 = hn::Add(a3, term(p[j], row + 3 * N));
+    }
+    hn::StoreU(a0, dd, acc + i);
+    hn::StoreU(a1, dd, acc + i + N);
+    hn::StoreU(a2, dd, acc + i + 2 * N);
+    hn::StoreU(a3, dd, acc + i + 3 * N);
   }
-  for (; i < n; ++i) acc[i] += static_cast<double>(p * quant::fp16_to_fp32(v_bits[i]));
+  for (; i + N <= n; i += N) {
+    auto a0 = hn::LoadU(dd, acc + i);
+    for (int64_t j = 0; j < n_rows; ++j) {
+      if (p[j] != 0.0f) a0 = hn::Add(a0, term(p[j], v + j * stride + i));
+    }
+    hn::StoreU(a0, dd, acc + i);
+  }
+  for (; i < n; ++i) {
+    for (int64_t j = 0; j < n_rows; ++j) {
+      if (p[j] != 0.0f) acc[i] += static_cast<double>(p[j] * quant::fp16_to_fp32(v_bits[j * stride + i]));
+    }
+  }
 }
 
 // ---- ggml's SSE2 exp, lane by lane (ops.cpp's exp_approx) ----
@@ -185,9 +223,8 @@ HWY_INLINE void PanelTokens32(const Panel& panel, const int16_t* const* aq, cons
     for (int64_t k = 0; k < 16; ++k) {
       const auto wv = hn::BitCast(d16, hn::LoadU(d32, w + k * P));
       for (int c = 0; c < C; ++c) {
-        V32 unused = zero;
         const auto av = hn::BitCast(d16, hn::Set(d32, LoadPair(aq[c] + b * 32 + 2 * k)));
-        iacc[c] = hn::ReorderWidenMulAccumulate(d32, wv, av, iacc[c], unused);
+        iacc[c] = MulAddPairs(d32, wv, av, iacc[c]);
       }
     }
     const VF dw = hn::LoadU(df, panel.d.data() + b * P);
@@ -237,9 +274,8 @@ HWY_INLINE void PanelTokens256(const Panel& panel, const int16_t* const* aq, con
         const int64_t k = 8 * g + l;
         const auto wv = hn::BitCast(d16, hn::LoadU(d32, w + k * P));
         for (int c = 0; c < C; ++c) {
-          V32 unused = zero;
           const auto av = hn::BitCast(d16, hn::Set(d32, LoadPair(aq[c] + b * 256 + 2 * k)));
-          iacc[c] = hn::ReorderWidenMulAccumulate(d32, wv, av, iacc[c], unused);
+          iacc[c] = MulAddPairs(d32, wv, av, iacc[c]);
         }
       }
       for (int c = 0; c < C; ++c) {
@@ -253,9 +289,8 @@ HWY_INLINE void PanelTokens256(const Panel& panel, const int16_t* const* aq, con
       for (int j = 0; j < 8; ++j) {
         const auto mv = hn::BitCast(d16, hn::LoadU(d32, m + j * P));
         for (int c = 0; c < C; ++c) {
-          V32 unused = zero;
           const auto sv = hn::BitCast(d16, hn::Set(d32, LoadPair(absums[c] + b * 16 + 2 * j)));
-          iacc[c] = hn::ReorderWidenMulAccumulate(d32, mv, sv, iacc[c], unused);
+          iacc[c] = MulAddPairs(d32, mv, sv, iacc[c]);
         }
       }
       const VF dm = hn::LoadU(df, panel.dmin.data() + b * P);
@@ -362,7 +397,7 @@ namespace apex::engine::simd {
 HWY_EXPORT(DotF32);
 HWY_EXPORT(DotF16);
 HWY_EXPORT(AxpyF16);
-HWY_EXPORT(AccumulateF16Double);
+HWY_EXPORT(WeightedRowsF16Double);
 HWY_EXPORT(PanelRows);
 HWY_EXPORT(ExpSub);
 HWY_EXPORT(SwigluApprox);
@@ -388,8 +423,9 @@ void panel_gemm(PackedKind kind, const Panel& panel, int nr, int64_t n_tok, cons
 void axpy_f16(float a, const uint16_t* v, float* out, int64_t n) {
   HWY_DYNAMIC_DISPATCH(AxpyF16)(a, v, out, n);
 }
-void accumulate_f16_double(float p, const uint16_t* v, double* acc, int64_t n) {
-  HWY_DYNAMIC_DISPATCH(AccumulateF16Double)(p, v, acc, n);
+void weighted_rows_f16_double(const float* p, int64_t n_rows, const uint16_t* v, int64_t stride,
+                              double* acc, int64_t n) {
+  HWY_DYNAMIC_DISPATCH(WeightedRowsF16Double)(p, n_rows, v, stride, acc, n);
 }
 float dot_f16(const uint16_t* a, const uint16_t* b, int64_t n) {
   return HWY_DYNAMIC_DISPATCH(DotF16)(reinterpret_cast<const uint8_t*>(a),

@@ -19,8 +19,11 @@ float dot_f32(const float* a, const float* b, int64_t n);
 float dot_f16(const uint16_t* a, const uint16_t* b, int64_t n);
 // out[i] += a * v[i], v F16 bits.
 void axpy_f16(float a, const uint16_t* v, float* out, int64_t n);
-// acc[i] += double(p * v[i]), v F16 bits (the product rounded to float).
-void accumulate_f16_double(float p, const uint16_t* v, double* acc, int64_t n);
+// acc[i] += double(p[j] * v[j * stride + i]) for rows j = 0..n_rows-1 in
+// order, rows with p[j] == 0 skipped; v F16 bits, each product rounded to
+// float (attention's P.V as ggml's plain build sums it).
+void weighted_rows_f16_double(const float* p, int64_t n_rows, const uint16_t* v, int64_t stride,
+                              double* acc, int64_t n);
 // Null when the type has no direct kernel (the caller dequantizes rows).
 RowDotFn row_dot_kernel(quant::TypeId weight_type);
 // SIMD row kernels (row_dot_simd.cpp), bit-identical to quant_dot.h's.

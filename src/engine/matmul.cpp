@@ -164,14 +164,24 @@ size_t activation_row_bytes(TypeId type, int64_t n) {
 // the row kernels read the blocks directly.
 constexpr int64_t kMinPackedRows = 2;
 
-void matmul_packed(const Weight& w, int64_t mat, const Activations& x, const int64_t* x_rows,
-                   int64_t n_tok, float* y, int64_t y_stride, const int64_t* y_rows) {
-  const PackedKind kind = packed_kind(w.type);
+// Runs packed products (every job's weight has a PackedKind) in one parallel
+// loop over all their panels: the experts of a layer share one round trip
+// through the thread pool, and a thread that finishes one expert's panels
+// goes on with the next expert's instead of waiting at a barrier.
+void matmul_packed(const MatmulJob* const* jobs, size_t n_jobs) {
   const int P = simd::panel_rows();
   APEX_CHECK(P >= 1 && P <= 64, "panel of %d rows", P);
-  const int64_t n_in = w.n_in;
-  const int64_t n_panels = (w.n_out + P - 1) / P;
-  const int64_t work_per_panel = P * n_in * std::max<int64_t>(n_tok, 1);
+  // Panel offsets of the jobs in one flat range.
+  std::vector<int64_t> start(n_jobs + 1, 0);
+  int64_t work = 0;
+  for (size_t k = 0; k < n_jobs; ++k) {
+    const MatmulJob& j = *jobs[k];
+    start[k + 1] = start[k] + (j.w->n_out + P - 1) / P;
+    work += ((j.w->n_out + P - 1) / P) * P * j.w->n_in * std::max<int64_t>(j.n, 1);
+  }
+  const int64_t total = start[n_jobs];
+  if (total == 0) return;
+  const int64_t work_per_panel = work / total;
   const int64_t grain = std::clamp<int64_t>((1 << 18) / std::max<int64_t>(work_per_panel, 1), 1, 64);
   auto run = [&](const tbb::blocked_range<int64_t>& range) {
     // No TBB waits inside, so a thread never re-enters while these are in use.
@@ -180,30 +190,44 @@ void matmul_packed(const Weight& w, int64_t mat, const Activations& x, const int
     thread_local std::vector<const float*> ad;
     thread_local std::vector<const int16_t*> absums;
     thread_local std::vector<float*> out;
-    aq.resize(static_cast<size_t>(n_tok));
-    ad.resize(aq.size());
-    absums.resize(aq.size());
-    out.resize(aq.size());
-    for (int64_t t = 0; t < n_tok; ++t) {
-      const int64_t xr = x_rows != nullptr ? x_rows[t] : t;
-      aq[t] = x.q16.data() + xr * n_in;
-      ad[t] = x.block_d.data() + xr * x.n_blocks;
-      absums[t] = x.bsums.empty() ? nullptr : x.bsums.data() + xr * x.n_blocks * 16;
-    }
     const uint8_t* rows[64];
-    for (int64_t pi = range.begin(); pi < range.end(); ++pi) {
-      const int64_t r0 = pi * P;
+    size_t k = static_cast<size_t>(std::upper_bound(start.begin(), start.end(), range.begin()) -
+                                   start.begin()) - 1;
+    size_t ready = n_jobs;  // the job whose activation pointers are set up
+    for (int64_t flat = range.begin(); flat < range.end(); ++flat) {
+      while (flat >= start[k + 1]) ++k;
+      const MatmulJob& j = *jobs[k];
+      const Weight& w = *j.w;
+      const Activations& x = *j.x;
+      const int64_t n_in = w.n_in, n_tok = j.n;
+      if (ready != k) {
+        aq.resize(static_cast<size_t>(n_tok));
+        ad.resize(aq.size());
+        absums.resize(aq.size());
+        out.resize(aq.size());
+        for (int64_t t = 0; t < n_tok; ++t) {
+          const int64_t xr = j.x_rows != nullptr ? j.x_rows[t] : t;
+          aq[t] = x.q16.data() + xr * n_in;
+          ad[t] = x.block_d.data() + xr * x.n_blocks;
+          absums[t] = x.bsums.empty() ? nullptr : x.bsums.data() + xr * x.n_blocks * 16;
+        }
+        ready = k;
+      }
+      const int64_t r0 = (flat - start[k]) * P;
       const int nr = static_cast<int>(std::min<int64_t>(P, w.n_out - r0));
-      for (int i = 0; i < nr; ++i) rows[i] = w.row(r0 + i, mat);
+      for (int i = 0; i < nr; ++i) rows[i] = w.row(r0 + i, j.mat);
       build_panel(w.type, rows, nr, P, n_in, panel);
-      for (int64_t t = 0; t < n_tok; ++t) out[t] = y + (y_rows != nullptr ? y_rows[t] : t) * y_stride + r0;
-      simd::panel_gemm(kind, panel, nr, n_tok, aq.data(), ad.data(), absums.data(), out.data());
+      for (int64_t t = 0; t < n_tok; ++t) {
+        out[t] = j.y + (j.y_rows != nullptr ? j.y_rows[t] : t) * j.y_stride + r0;
+      }
+      simd::panel_gemm(packed_kind(w.type), panel, nr, n_tok, aq.data(), ad.data(), absums.data(),
+                       out.data());
     }
   };
-  if (n_panels * work_per_panel < (1 << 15)) {
-    run(tbb::blocked_range<int64_t>(0, n_panels));
+  if (work < (1 << 15)) {
+    run(tbb::blocked_range<int64_t>(0, total));
   } else {
-    tbb::parallel_for(tbb::blocked_range<int64_t>(0, n_panels, grain), run);
+    tbb::parallel_for(tbb::blocked_range<int64_t>(0, total, grain), run);
   }
 }
 
@@ -308,11 +332,12 @@ void matmul_rows(const Weight& w, int64_t mat, const Activations& x, const int64
                  int64_t n_rows, float* y, int64_t y_stride, const int64_t* y_rows) {
   APEX_CHECK(x.n_in == w.n_in && x.type == activation_type(w.type), "matmul %s: bad activations",
              w.name.c_str());
+  const MatmulJob job{&w, mat, &x, x_rows, n_rows, y, y_stride, y_rows};
   if (uses_packed(w, x, n_rows)) {
-    matmul_packed(w, mat, x, x_rows, n_rows, y, y_stride, y_rows);
+    const MatmulJob* one = &job;
+    matmul_packed(&one, 1);
     return;
   }
-  const MatmulJob job{&w, mat, &x, x_rows, n_rows, y, y_stride, y_rows};
   const int64_t n_out = w.n_out;
   // Rows per task: enough work per task to amortise the scheduling.
   const int64_t work_per_row = w.n_in * std::max<int64_t>(n_rows, 1);
@@ -327,12 +352,12 @@ void matmul_rows(const Weight& w, int64_t mat, const Activations& x, const int64
 
 void matmul_batch(const std::vector<MatmulJob>& jobs) {
   // Output-row offsets of the row-kernel jobs in one flat range.
-  std::vector<const MatmulJob*> flat;
+  std::vector<const MatmulJob*> flat, packed;
   std::vector<int64_t> start;
   int64_t total = 0, work = 0;
   for (const MatmulJob& j : jobs) {
     if (uses_packed(*j.w, *j.x, j.n)) {
-      matmul_rows(*j.w, j.mat, *j.x, j.x_rows, j.n, j.y, j.y_stride, j.y_rows);
+      packed.push_back(&j);
       continue;
     }
     flat.push_back(&j);
@@ -340,6 +365,7 @@ void matmul_batch(const std::vector<MatmulJob>& jobs) {
     total += j.w->n_out;
     work += j.w->n_out * j.w->n_in * std::max<int64_t>(j.n, 1);
   }
+  if (!packed.empty()) matmul_packed(packed.data(), packed.size());
   if (flat.empty()) return;
   start.push_back(total);
   auto run = [&](const tbb::blocked_range<int64_t>& range) {

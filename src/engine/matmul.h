@@ -74,7 +74,8 @@ struct MatmulJob {
 // Runs every job as matmul_rows would. Products with few activation rows
 // (the row kernels) share one parallel loop over all their output rows, so
 // small products (one token through several experts) cost one round trip
-// through the thread pool instead of one each.
+// through the thread pool instead of one each; batched products (panels)
+// share another over all their panels (a layer's experts in a prompt).
 void matmul_batch(const std::vector<MatmulJob>& jobs);
 
 // Convenience: prepare + matmul for one weight matrix.

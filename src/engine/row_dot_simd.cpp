@@ -10,11 +10,17 @@
 // lane l (mod 8) directly. The float part (d * lane sums, accumulation
 // across blocks) is quant_dot.cpp's, operation by operation, on eight float
 // lanes at once, so the results are bit-identical to the scalar kernels.
+// Also compile the AVX-512 VNNI target (simd_pairs-inl.h).
+#ifndef HWY_WANT_AVX3_DL
+#define HWY_WANT_AVX3_DL
+#endif
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "engine/row_dot_simd.cpp"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 
 #include <hwy/highway.h>
+
+#include "engine/simd_pairs-inl.h"
 
 #include <cstdint>
 
@@ -23,6 +29,10 @@
 #include "quant/fp16.h"
 
 HWY_BEFORE_NAMESPACE();
+#if HWY_TARGET == HWY_AVX3_DL
+// As in simd_pairs-inl.h.
+#pragma GCC target("avx512vnni")
+#endif
 namespace apex::engine::simd {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
@@ -124,11 +134,11 @@ float RowDotQ8_0(const uint8_t* w, const uint8_t* a, int64_t n) {
     const auto* y = reinterpret_cast<const Q8_0*>(a);
     float sum = 0.0f;
     for (int64_t b = 0; b < n / 32; ++b) {
-      auto acc = hn::Zero(d32), unused = hn::Zero(d32);
+      auto acc = hn::Zero(d32);
       for (size_t j = 0; j < 32; j += N16) {
         const auto xv = hn::PromoteTo(d16, hn::LoadU(d8, x[b].qs + j));
         const auto yv = hn::PromoteTo(d16, hn::LoadU(d8, y[b].qs + j));
-        acc = hn::ReorderWidenMulAccumulate(d32, xv, yv, acc, unused);
+        acc = MulAddPairs(d32, xv, yv, acc);
       }
       const int sumi = hn::GetLane(hn::SumOfLanes(d32, acc));
       sum += static_cast<float>(sumi) * (h2f(x[b].d) * h2f(y[b].d));
@@ -157,7 +167,7 @@ float RowDotQ4K(const uint8_t* w, const uint8_t* a, int64_t n) {
     float sum = 0.0f;
     for (int64_t b = 0; b < n / kQK; ++b) {
       int min_sum = 0;
-      auto acc = hn::Zero(d32), unused = hn::Zero(d32);
+      auto acc = hn::Zero(d32);
       for (int c = 0; c < 4; ++c) {
         int sc_lo, m_lo, sc_hi, m_hi;
         q4k_scale_min(x[b].scales, 2 * c, sc_lo, m_lo);
@@ -177,8 +187,8 @@ float RowDotQ4K(const uint8_t* w, const uint8_t* a, int64_t n) {
           const auto w_hi = hn::Mul(hn::PromoteTo(d16, hn::ShiftRight<4>(v)), s_hi);
           const auto a_lo = PromotePaired(d16, d8, q8 + j, pair_idx);
           const auto a_hi = PromotePaired(d16, d8, q8 + 32 + j, pair_idx);
-          acc = hn::ReorderWidenMulAccumulate(d32, w_lo, a_lo, acc, unused);
-          acc = hn::ReorderWidenMulAccumulate(d32, w_hi, a_hi, acc, unused);
+          acc = MulAddPairs(d32, w_lo, a_lo, acc);
+          acc = MulAddPairs(d32, w_hi, a_hi, acc);
         }
       }
       const auto lanes = FoldTo8(d32, acc);
@@ -211,7 +221,7 @@ float RowDotQ6K(const uint8_t* w, const uint8_t* a, int64_t n) {
     const hn::Rebind<float, D32x8> df8;
     auto sums = hn::Zero(df8);
     for (int64_t b = 0; b < n / kQK; ++b) {
-      auto acc = hn::Zero(d32), unused = hn::Zero(d32);
+      auto acc = hn::Zero(d32);
       const int8_t* sc = x[b].scales;
       for (int h = 0; h < 2; ++h) {
         const uint8_t* ql = x[b].ql + 64 * h;
@@ -233,7 +243,7 @@ float RowDotQ6K(const uint8_t* w, const uint8_t* a, int64_t n) {
             const auto s = hn::Set(d16, static_cast<int16_t>(sc[8 * h + pos / 16]));
             const auto v = hn::Mul(hn::Sub(hn::PromoteTo(d16, u[m]), k32), s);
             const auto av = PromotePaired(d16, d8, q8 + pos, pair_idx);
-            acc = hn::ReorderWidenMulAccumulate(d32, v, av, acc, unused);
+            acc = MulAddPairs(d32, v, av, acc);
           }
         }
       }
