@@ -81,6 +81,8 @@ Command make_synth() {
                     "(the vocabulary size follows it)");
     sub->add_option("--tokenizer-config", o.tokenizer_config_json,
                     "its tokenizer_config.json (default: the one beside tokenizer.json)");
+    sub->add_flag("--spm-vocab", o.spm_vocab,
+                  "write the built-in SentencePiece vocabulary instead of the architecture's own BPE kind");
     sub->add_option("--ctx", o.context_length, "context length written to the metadata")->capture_default_str();
     sub->add_option("--type", args->type, "storage type of the matrices: f32, f16 or bf16")->capture_default_str();
     sub->add_option("--seed", o.seed, "random seed (same seed, same bytes)")->capture_default_str();

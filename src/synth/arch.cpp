@@ -5,6 +5,7 @@
 #include "synth/arch_olmoe.h"
 #include "synth/arch_deepseek2.h"
 #include "synth/arch_gemma4.h"
+#include "synth/tokenizer_specs.h"
 
 namespace apex::synth {
 namespace {
@@ -135,27 +136,27 @@ const ArchSpec kArchs[] = {
      .head = kHead, .layer = kLlamaLayer, .tail = kTail},
     {.name = "qwen35moe", .requires_experts = true, .free_head_dim = true, .expert_ff_key = true,
      .shared_expert = true, .rope_dim_key = true, .delta_net_hybrid = true, .head = kHead,
-     .layer = kQwen35MoeLayer, .tail = kTail},
+     .layer = kQwen35MoeLayer, .tail = kTail, .tokenizer = &tokenizers::kQwen35},
     kNemotronHMoeArch,
     {.name = "gpt-oss", .requires_experts = true, .free_head_dim = true, .expert_ff_key = true,
      .head = kHead, .layer = kGptOssLayer, .tail = kTail, .metadata = gptoss_metadata,
-     .validate = gptoss_validate},
+     .validate = gptoss_validate, .tokenizer = &tokenizers::kGptOss},
     kGlm4MoeArch,
     {.name = "minimax-m2", .requires_experts = true, .free_head_dim = true, .expert_ff_key = true,
      .head = kHead, .layer = kMinimaxM2Layer, .tail = kTail, .metadata = minimax_m2_metadata,
-     .validate = minimax_m2_validate},
+     .validate = minimax_m2_validate, .tokenizer = &tokenizers::kMinimaxM2},
     {.name = "olmoe", .requires_experts = true, .head = kHead, .layer = kOlmoeLayer, .tail = kTail,
-     .validate = olmoe_validate},
+     .validate = olmoe_validate, .tokenizer = &tokenizers::kOlmoe},
     // DeepSeek-V2/V3, Kimi-K2: multi-head latent attention (arch_deepseek2.h).
     {.name = "deepseek2", .requires_experts = true, .free_head_dim = true, .expert_ff_key = true,
      .vocab_size_key = true, .head = kHead, .layer = kDeepseek2Layer, .tail = kTail,
      .metadata = deepseek2_metadata, .validate = deepseek2_validate,
-     .has_tensor = deepseek2_has_tensor},
+     .has_tensor = deepseek2_has_tensor, .tokenizer = &tokenizers::kDeepseekV3},
     // Gemma 4 (dense or MoE): tables and hooks in arch_gemma4.{h,cpp}.
     {.name = "gemma4", .free_head_dim = true, .expert_ff_key = true, .rope_dim_key = true,
      .head = gemma4::kHead, .layer = gemma4::kLayer, .tail = gemma4::kTail,
      .metadata = gemma4::metadata, .validate = gemma4::validate, .has_tensor = gemma4::has_tensor,
-     .has_global_tensor = gemma4::has_global_tensor},
+     .has_global_tensor = gemma4::has_global_tensor, .tokenizer = &tokenizers::kGemma4},
 };
 
 }  // namespace

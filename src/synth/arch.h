@@ -16,6 +16,7 @@
 namespace apex::synth {
 
 struct Options;
+struct TokenizerSpec;
 
 // Symbolic tensor dimensions, resolved from the options.
 enum class Dim : uint8_t {
@@ -126,6 +127,9 @@ struct ArchSpec {
   // Whether head or tail tensor `spec` exists (optional global tensors:
   // gemma4's per-layer embeddings); null: all of them.
   bool (*has_global_tensor)(const Options& o, const TensorSpec& spec) = nullptr;
+  // The vocabulary kind real files of this family carry (tokenizer_specs.h);
+  // null: the built-in SentencePiece one.
+  const TokenizerSpec* tokenizer = nullptr;
 };
 
 // Architectures whose table and hooks live in their own file (arch_<name>.cpp).

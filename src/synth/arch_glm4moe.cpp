@@ -15,6 +15,7 @@
 
 #include "synth/arch.h"
 #include "synth/synth.h"
+#include "synth/tokenizer_specs.h"
 
 namespace apex::synth {
 namespace {
@@ -138,6 +139,7 @@ Status check_options(const Options& o) {
 constinit const ArchSpec kGlm4MoeArch{
     .name = "glm4moe", .requires_experts = true, .free_head_dim = true, .expert_ff_key = true,
     .head = kHead, .layer = kLayer, .tail = kTail, .metadata = metadata,
-    .validate = check_options, .has_tensor = has_tensor, .mtp_blocks = true};
+    .validate = check_options, .has_tensor = has_tensor, .mtp_blocks = true,
+    .tokenizer = &tokenizers::kGlm4};
 
 }  // namespace apex::synth

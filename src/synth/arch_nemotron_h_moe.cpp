@@ -16,6 +16,7 @@
 
 #include "synth/arch.h"
 #include "synth/synth.h"
+#include "synth/tokenizer_specs.h"
 
 namespace apex::synth {
 namespace {
@@ -146,6 +147,7 @@ Status validate_options(const Options& o) {
 constexpr ArchSpec kNemotronHMoeArch{
     .name = "nemotron_h_moe", .requires_experts = true, .free_head_dim = true,
     .expert_ff_key = true, .shared_expert = true, .head = kHead, .layer = kLayer, .tail = kTail,
-    .metadata = metadata, .validate = validate_options, .has_tensor = has_tensor};
+    .metadata = metadata, .validate = validate_options, .has_tensor = has_tensor,
+    .tokenizer = &tokenizers::kNemotronH};
 
 }  // namespace apex::synth

@@ -328,24 +328,33 @@ void add_metadata(const Options& o, const ArchSpec& arch, const Vocab& vocab, co
     add_hf_vocab_metadata(*hf, l);
     return;
   }
-  l.set("tokenizer.ggml.model", gguf::Value(std::string("llama")));
+  // Converter order: model, pre, tokens, scores, types, merges, special ids, flags.
+  l.set("tokenizer.ggml.model", gguf::Value(vocab.model));
+  if (!vocab.pre.empty()) l.set("tokenizer.ggml.pre", gguf::Value(vocab.pre));
   gguf::Array tokens{gguf::ValueType::STRING, {}}, scores{gguf::ValueType::FLOAT32, {}},
       types{gguf::ValueType::INT32, {}};
   tokens.elems.reserve(vocab.tokens.size());
-  scores.elems.reserve(vocab.tokens.size());
+  scores.elems.reserve(vocab.scores.size());
   types.elems.reserve(vocab.tokens.size());
   for (size_t i = 0; i < vocab.tokens.size(); ++i) {
     tokens.elems.emplace_back(vocab.tokens[i]);
-    scores.elems.emplace_back(vocab.scores[i]);
     types.elems.emplace_back(vocab.types[i]);
   }
+  for (const float s : vocab.scores) scores.elems.emplace_back(s);
   l.set("tokenizer.ggml.tokens", gguf::Value(std::move(tokens)));
-  l.set("tokenizer.ggml.scores", gguf::Value(std::move(scores)));
+  if (!vocab.scores.empty()) l.set("tokenizer.ggml.scores", gguf::Value(std::move(scores)));
   l.set("tokenizer.ggml.token_type", gguf::Value(std::move(types)));
-  l.set("tokenizer.ggml.bos_token_id", u32(vocab.bos_id));
-  l.set("tokenizer.ggml.eos_token_id", u32(vocab.eos_id));
-  l.set("tokenizer.ggml.unknown_token_id", u32(vocab.unk_id));
-  l.set("tokenizer.ggml.add_bos_token", gguf::Value(true));
+  if (!vocab.merges.empty()) {
+    gguf::Array merges{gguf::ValueType::STRING, {}};
+    merges.elems.reserve(vocab.merges.size());
+    for (const std::string& m : vocab.merges) merges.elems.emplace_back(m);
+    l.set("tokenizer.ggml.merges", gguf::Value(std::move(merges)));
+  }
+  for (const auto& [suffix, id] : vocab.special_ids) {
+    l.set("tokenizer.ggml." + suffix + "_token_id", u32(id));
+  }
+  if (vocab.write_add_space_prefix) l.set("tokenizer.ggml.add_space_prefix", gguf::Value(false));
+  l.set("tokenizer.ggml.add_bos_token", gguf::Value(vocab.add_bos));
   l.set("tokenizer.ggml.add_eos_token", gguf::Value(false));
 }
 
@@ -366,7 +375,12 @@ Result<Model> make_model(const Options& opts) {
   APEX_CHECK(arch != nullptr);
   Vocab vocab;
   if (!hf) {
-    APEX_ASSIGN_OR_RETURN(vocab, make_spm_vocab(o.n_vocab));
+    // The family's own vocabulary kind unless asked for the SentencePiece one.
+    if (arch->tokenizer != nullptr && !o.spm_vocab) {
+      APEX_ASSIGN_OR_RETURN(vocab, make_bpe_vocab(o.n_vocab, *arch->tokenizer));
+    } else {
+      APEX_ASSIGN_OR_RETURN(vocab, make_spm_vocab(o.n_vocab));
+    }
   }
   Model m;
   m.plan = make_plan(o, *arch);

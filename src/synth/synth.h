@@ -1,6 +1,7 @@
 // `apex synth`: deterministic random-weight models in the exact GGUF shape
 // llama.cpp loads for an architecture (tensor names, ggml-order shapes,
-// metadata keys, a small SentencePiece-style vocabulary). They exercise the
+// metadata keys, a small vocabulary of the family's tokenizer kind: byte-level
+// BPE, gemma4's BPE or SentencePiece, see tokenizer_specs.h). They exercise the
 // quantizer and the oracle at any size without downloading weights.
 //
 // Values are random but not arbitrary: matrices are ~N(0, 1/fan_in) so that
@@ -63,6 +64,9 @@ struct Options {
   // and write_model; tensor_values still uses n_vocab as given).
   std::string tokenizer_json;
   std::string tokenizer_config_json;  // empty: tokenizer_config.json beside it, if any
+  // Write the built-in SentencePiece vocabulary even for architectures whose
+  // real files carry a BPE one (ArchSpec::tokenizer).
+  bool spm_vocab = false;
   // nemotron_h_moe (Nemotron-H MoE / Nemotron-3 Nano) only. The block
   // pattern, one letter per block as the converter's hybrid_override_pattern
   // spells it: M = Mamba-2, * = attention, E = MoE FFN; empty = "MEMEM*E"

@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include "synth/random.h"
+#include "synth/vocab_words.h"
 
 namespace apex::synth {
 namespace {
@@ -15,11 +16,13 @@ namespace {
 // space; llama.cpp's SPM tokenizer does the same before merging.
 constexpr const char* kWordStart = "\xe2\x96\x81";
 
+}  // namespace
+
 // Common English words and word pieces, so that English text tokenizes into
 // plausible multi-character tokens (tests of tokenization, perplexity and
 // imatrix collection then see realistic token streams). Each entry is added
-// with all its prefixes so the SPM merge order can actually reach it.
-constexpr const char* kWords[] = {
+// with all its prefixes so the merge order can actually reach it.
+const char* const kWords[] = {
     "the", "of", "and", "to", "in", "is", "it", "you", "that", "he", "was", "for", "on", "are",
     "with", "as", "his", "they", "be", "at", "one", "have", "this", "from", "or", "had", "by",
     "word", "but", "what", "some", "we", "can", "out", "other", "were", "all", "there", "when",
@@ -41,11 +44,16 @@ constexpr const char* kWords[] = {
     "function", "value", "return", "model", "list", "type", "string", "code", "python",
 };
 // Word-internal pieces (no word-start mark), each with its prefixes.
-constexpr const char* kPieces[] = {
+const char* const kPieces[] = {
     "ing", "tion", "ed", "er", "es", "ly", "ent", "re", "on", "at", "en", "an", "or", "al",
     "ar", "st", "nt", "th", "he", "ou", "it", "is", "le", "se", "ve", "ic", "ri", "ro", "ra",
     "de", "co", "ce", "ne", "me", "li", "la", "ch", "ll", "ss", "ee", "oo", "ers", "ies", "ment",
 };
+
+std::span<const char* const> vocab_words() { return kWords; }
+std::span<const char* const> vocab_pieces() { return kPieces; }
+
+namespace {
 
 // Length in characters, counting the 3-byte word-start marker as one.
 size_t char_len(const std::string& s) {

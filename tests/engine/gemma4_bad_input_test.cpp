@@ -36,6 +36,7 @@ synth::Options small_g4() {
   o.n_head_kv = 1;
   o.n_ff = 32;
   o.n_vocab = 300;
+  o.spm_vocab = true;  // 300 tokens are too few for gemma4's own vocabulary (bytes + ASCII + specials)
   return o;
 }
 

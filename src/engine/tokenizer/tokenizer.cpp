@@ -167,10 +167,17 @@ void Tokenizer::tokenize_bpe(std::string_view text, std::vector<int32_t>& out) c
     raw.clear();
     for (size_t i = start; i < start + len; ++i) append_utf8(raw, cpts[i]);
     start += len;
-    word.clear();
-    for (const char c : raw) word += byte_to_unicode(static_cast<uint8_t>(c));
+    if (vocab_.byte_encode) {
+      word.clear();
+      for (const char c : raw) word += byte_to_unicode(static_cast<uint8_t>(c));
+    } else {
+      word = raw;
+    }
 
-    if (vocab_.ignore_merges) {
+    // A word taken whole: any word that is a token (ignore_merges), or for
+    // gemma4 a run of newlines that is a token (llama.cpp's fix for them).
+    if (vocab_.ignore_merges ||
+        (vocab_.whole_newline_runs && word.find_first_not_of('\n') == std::string::npos)) {
       const int32_t id = vocab_.find(word);
       if (id != kNoToken) {
         out.push_back(id);
@@ -207,9 +214,11 @@ void Tokenizer::tokenize_bpe(std::string_view text, std::vector<int32_t>& out) c
         continue;
       }
       // Not a token (a vocabulary without every byte): llama.cpp looks each
-      // byte of the encoded text up as a one-character token.
+      // byte of the encoded text up as a one-character token, or for raw
+      // UTF-8 vocabularies as its <0xXX> token.
       for (const char c : piece) {
-        const int32_t b = vocab_.find(std::string_view(&c, 1));
+        const int32_t b = vocab_.byte_encode ? vocab_.find(std::string_view(&c, 1))
+                                             : vocab_.byte_token_hex(static_cast<uint8_t>(c));
         if (b != kNoToken) out.push_back(b);
       }
     }
@@ -240,6 +249,14 @@ std::vector<int32_t> Tokenizer::tokenize(std::string_view text, bool add_special
         else escaped.push_back(c);
       }
       tokenize_spm(escaped, out);
+    } else if (vocab_.escape_whitespaces) {
+      std::string escaped;
+      escaped.reserve(raw.size() + raw.size() / 2);
+      for (const char c : raw) {
+        if (c == ' ') escaped.append(kWordStart);
+        else escaped.push_back(c);
+      }
+      tokenize_bpe(escaped, out);
     } else {
       tokenize_bpe(raw, out);
     }
@@ -257,7 +274,7 @@ std::string Tokenizer::token_to_piece(int32_t token, bool special) const {
   if (attr & (kAttrUnknown | kAttrControl | kAttrUserDefined)) return text;
   if (attr & kAttrNormal) {
     std::string out;
-    if (vocab_.type == VocabType::kSpm) {
+    if (vocab_.type == VocabType::kSpm || vocab_.escape_whitespaces) {
       for (size_t i = 0; i < text.size();) {
         if (text.compare(i, kWordStart.size(), kWordStart) == 0) {
           out.push_back(' ');

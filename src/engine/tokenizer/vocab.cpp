@@ -31,6 +31,9 @@ struct PreTokenizer {
   bool clean_spaces = true;  // llama.cpp's default for BPE vocabularies
   bool ignore_merges = false;
   bool add_bos = false;
+  bool no_default_bos = false;  // no BOS unless tokenizer.ggml.bos_token_id names one
+  bool sp_whitespace = false;   // gemma4: Vocab::escape_whitespaces, raw UTF-8, whole newline runs
+  bool force_add_bos = false;   // BOS is added whatever add_bos_token says
 };
 
 const std::vector<PreTokenizer>& pre_tokenizers() {
@@ -68,6 +71,15 @@ const std::vector<PreTokenizer>& pre_tokenizers() {
       {{"viking"}, {kPoro, R"re(\p{N})re"}, false},
       {{"tekken"}, {kTekken}, false, true},
       {{"gpt-4o", "llama4", "kanana2", "talkie"}, {kGpt4o}, false},
+      // GLM-4 uses Llama 3's split and clears the default BOS.
+      {.names = {"glm4", "chatglm-bpe"}, .regexes = {kLlama3}, .no_default_bos = true},
+      {{"minimax-m2"}, {kGpt4o}, false},
+      // Gemma 4: the whole line (spaces already U+2581) is one word; only
+      // newline runs are cut off, since merges never span a newline.
+      {.names = {"gemma4", "granite-embed-multi-311m"},
+       .regexes = {"[^\\n]+|[\\n]+"},
+       .sp_whitespace = true,
+       .force_add_bos = true},
   };
   return table;
 }
@@ -208,16 +220,21 @@ int32_t Vocab::merge_rank(const std::string& left, const std::string& right) con
   return it == merges.end() ? -1 : it->second;
 }
 
-int32_t Vocab::byte_token(uint8_t byte) const {
+int32_t Vocab::byte_token_hex(uint8_t byte) const {
   static constexpr char kHex[] = "0123456789ABCDEF";
   const char buf[7] = {'<', '0', 'x', kHex[byte >> 4], kHex[byte & 15], '>', 0};
-  const int32_t id = find(buf);
+  return find(buf);
+}
+
+int32_t Vocab::byte_token(uint8_t byte) const {
+  const int32_t id = byte_token_hex(byte);
   if (id != kNoToken) return id;
   const char raw = static_cast<char>(byte);
   return find(std::string_view(&raw, 1));
 }
 
-bool configure_pre_tokenizer(const std::string& pre, Vocab& vocab, std::vector<std::string>& regexes) {
+bool configure_pre_tokenizer(const std::string& pre, Vocab& vocab, std::vector<std::string>& regexes,
+                             bool& force_add_bos) {
   // Without a name llama.cpp warns and uses "default".
   const std::string name = pre.empty() ? "default" : pre;
   for (const PreTokenizer& p : pre_tokenizers()) {
@@ -226,6 +243,11 @@ bool configure_pre_tokenizer(const std::string& pre, Vocab& vocab, std::vector<s
     vocab.clean_spaces = p.clean_spaces;
     vocab.ignore_merges = p.ignore_merges;
     vocab.add_bos = p.add_bos;
+    if (p.no_default_bos) vocab.bos = kNoToken;
+    vocab.escape_whitespaces = p.sp_whitespace;
+    vocab.byte_encode = !p.sp_whitespace;
+    vocab.whole_newline_runs = p.sp_whitespace;
+    force_add_bos = p.force_add_bos;
     return true;
   }
   return false;
@@ -234,6 +256,7 @@ bool configure_pre_tokenizer(const std::string& pre, Vocab& vocab, std::vector<s
 Result<Vocab> load_vocab(const gguf::File& file) {
   const std::string& path = file.path();
   Vocab v;
+  bool force_add_bos = false;
   if (!file.get_string("tokenizer.ggml.model", v.model)) {
     return make_error("{}: no tokenizer.ggml.model", path);
   }
@@ -246,12 +269,16 @@ Result<Vocab> load_vocab(const gguf::File& file) {
     v.unk = 0;
     v.add_space_prefix = true;
     v.add_bos = true;
-  } else if (v.model == "gpt2") {
+  } else if (v.model == "gpt2" || v.model == "gemma4") {
     v.type = VocabType::kBpe;
-    v.bos = 11;  // llama.cpp's defaults for BPE vocabularies
-    v.eos = 11;
+    if (v.model == "gpt2") {
+      v.bos = 11;  // llama.cpp's defaults for BPE vocabularies
+      v.eos = 11;
+    } else {
+      v.pre = "gemma4";  // the model kind implies its pre-tokenizer; no default special ids
+    }
     std::vector<std::string> patterns;
-    if (!configure_pre_tokenizer(v.pre, v, patterns)) {
+    if (!configure_pre_tokenizer(v.pre, v, patterns, force_add_bos)) {
       return make_error("{}: pre-tokenizer '{}' (tokenizer.ggml.pre) is not supported", path, v.pre);
     }
     for (const std::string& p : patterns) {
@@ -323,6 +350,7 @@ Result<Vocab> load_vocab(const gguf::File& file) {
   }
   get_bool(file, "tokenizer.ggml.add_bos_token", v.add_bos);
   get_bool(file, "tokenizer.ggml.add_eos_token", v.add_eos);
+  if (force_add_bos) v.add_bos = true;  // llama.cpp's Gemma 4 work-around
   if (v.add_bos && v.bos == kNoToken) return make_error("{}: add_bos_token set but no BOS token", path);
   if (v.add_eos && v.eos == kNoToken) return make_error("{}: add_eos_token set but no EOS token", path);
 

@@ -42,7 +42,7 @@ enum TokenAttr : uint32_t {
   kAttrByte = 1u << 5,
 };
 
-enum class VocabType { kSpm, kBpe };  // tokenizer.ggml.model "llama" / "gpt2"
+enum class VocabType { kSpm, kBpe };  // tokenizer.ggml.model "llama" / "gpt2" and "gemma4"
 
 // Hash for string maps looked up by string_view without a copy.
 struct StringHash {
@@ -72,6 +72,13 @@ struct Vocab {
   bool clean_spaces = false;      // detokenize: " ." -> "." etc.
   bool ignore_merges = false;     // BPE: a word that is a token is taken whole
   std::vector<Regex> pre_regexes; // BPE pre-tokenizer, applied in order
+  // SentencePiece-flavoured BPE (gemma4): spaces become U+2581 before the
+  // pre-tokenizer, words are merged as raw UTF-8 (no GPT-2 byte encoding),
+  // unknown bytes fall back to <0xXX> tokens, and a newline run that is a
+  // token is taken whole.
+  bool escape_whitespaces = false;
+  bool byte_encode = true;
+  bool whole_newline_runs = false;
 
   // Control, user-defined and unknown tokens, longest text first: the order
   // in which their text is cut out of the input.
@@ -84,13 +91,17 @@ struct Vocab {
   // The token of a raw byte: <0xXX>, else the byte itself as a token (SPM);
   // kNoToken when neither exists.
   int32_t byte_token(uint8_t byte) const;
+  // The <0xXX> token of a byte, or kNoToken.
+  int32_t byte_token_hex(uint8_t byte) const;
 };
 
 // Reads the vocabulary of a GGUF file. Errors name the file and the key.
 Result<Vocab> load_vocab(const gguf::File& file);
 
 // The pre-tokenizer regexes llama.cpp uses for a tokenizer.ggml.pre name
-// (false = unknown name); also sets the name's flags on `vocab`.
-bool configure_pre_tokenizer(const std::string& pre, Vocab& vocab, std::vector<std::string>& regexes);
+// (false = unknown name); also sets the name's flags on `vocab`, and
+// force_add_bos when the name adds BOS whatever the file says.
+bool configure_pre_tokenizer(const std::string& pre, Vocab& vocab, std::vector<std::string>& regexes,
+                             bool& force_add_bos);
 
 }  // namespace apex::tok
