@@ -1,7 +1,9 @@
 #include "engine/weights.h"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
+#include <filesystem>
 #include <tuple>
 
 #include "engine/matmul.h"
@@ -187,6 +189,13 @@ Result<std::unique_ptr<Model>> load_model(const std::string& path) {
       APEX_TRY_ASSIGN(l.down_shexp, reg.get(n("ffn_down_shexp.weight"), {n_ff_sh, c.n_embd}));
     }
   }
+  // Every weight page is touched by the first forward pass anyway: fault
+  // them in now (as llama.cpp's MAP_POPULATE does) unless the file would not
+  // fit in half the machine's memory, where it would only cycle the page cache.
+  std::error_code ec;
+  const auto bytes = static_cast<uint64_t>(std::filesystem::file_size(path, ec));
+  const auto memory = static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  if (!ec && bytes < memory / 2) model->file->populate();
   return model;
 }
 

@@ -138,6 +138,11 @@ class File {
   std::span<const uint8_t> tensor_data(const TensorInfo& t) const;
   // Hint the kernel that a tensor's pages are no longer needed (bounded RSS).
   void release(const TensorInfo& t) const;
+  // Maps every page of the tensor data now (readers that will touch all of
+  // it, like the inference engine), as llama.cpp's loader does with
+  // MAP_POPULATE: the page faults are paid at load, not in the first
+  // forward pass. Best effort; the mapping stays valid either way.
+  void populate() const;
 
  private:
   File() = default;

@@ -538,4 +538,16 @@ void File::release(const TensorInfo& t) const {
   madvise(const_cast<uint8_t*>(map_) + begin, static_cast<size_t>(end - begin), MADV_DONTNEED);
 }
 
+void File::populate() const {
+  if (map_ == nullptr || size_ <= data_offset_) return;
+  const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  const uint64_t begin = data_offset_ / page * page;
+  auto* start = const_cast<uint8_t*>(map_) + begin;
+  const auto length = static_cast<size_t>(size_ - begin);
+  // MADV_POPULATE_READ (Linux 5.14) maps the pages synchronously; older
+  // kernels get the asynchronous read-ahead hint instead.
+  constexpr int kPopulateRead = 22;
+  if (madvise(start, length, kPopulateRead) != 0) madvise(start, length, MADV_WILLNEED);
+}
+
 }  // namespace apex::gguf
