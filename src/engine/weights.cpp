@@ -88,6 +88,16 @@ Result<std::unique_ptr<Model>> load_model(const std::string& path) {
   if (!file) return file.error();
   auto model = std::make_unique<Model>();
   model->file = std::move(*file);
+  // Every weight is read on every forward pass. When the file fits in half
+  // the machine's memory, hold it in anonymous huge pages (1.1-1.2x faster
+  // generation here than 4 KiB page-cache pages: fewer TLB misses, which
+  // virtual machines pay dearly); larger files stay mapped, pages coming
+  // and going with the page cache. Before any tensor is looked up: the
+  // bytes move.
+  std::error_code ec;
+  const auto bytes = static_cast<uint64_t>(std::filesystem::file_size(path, ec));
+  const auto memory = static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  if (!ec && bytes < memory / 2 && !model->file->make_resident()) model->file->populate();
   auto cfg = read_config(*model->file);
   if (!cfg) return cfg.error();
   model->config = *cfg;
@@ -189,13 +199,6 @@ Result<std::unique_ptr<Model>> load_model(const std::string& path) {
       APEX_TRY_ASSIGN(l.down_shexp, reg.get(n("ffn_down_shexp.weight"), {n_ff_sh, c.n_embd}));
     }
   }
-  // Every weight page is touched by the first forward pass anyway: fault
-  // them in now (as llama.cpp's MAP_POPULATE does) unless the file would not
-  // fit in half the machine's memory, where it would only cycle the page cache.
-  std::error_code ec;
-  const auto bytes = static_cast<uint64_t>(std::filesystem::file_size(path, ec));
-  const auto memory = static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
-  if (!ec && bytes < memory / 2) model->file->populate();
   return model;
 }
 

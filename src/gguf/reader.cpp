@@ -478,7 +478,11 @@ Result<std::unique_ptr<File>> File::open(const std::string& path) {
 }
 
 File::~File() {
-  if (map_ != nullptr) munmap(const_cast<uint8_t*>(map_), static_cast<size_t>(size_));
+  if (owned_ != nullptr) {
+    munmap(owned_, owned_bytes_);
+  } else if (map_ != nullptr) {
+    munmap(const_cast<uint8_t*>(map_), static_cast<size_t>(size_));
+  }
   if (fd_ >= 0) ::close(fd_);
 }
 
@@ -548,6 +552,41 @@ void File::populate() const {
   // kernels get the asynchronous read-ahead hint instead.
   constexpr int kPopulateRead = 22;
   if (madvise(start, length, kPopulateRead) != 0) madvise(start, length, MADV_WILLNEED);
+}
+
+bool File::make_resident() {
+  if (owned_ != nullptr) return true;
+  if (map_ == nullptr) return false;
+  // A 2 MiB-aligned start, so that every whole 2 MiB stretch of the copy
+  // can be one huge page.
+  constexpr size_t kHuge = size_t{2} << 20;
+  const auto size = static_cast<size_t>(size_);
+  const size_t bytes = (size + kHuge - 1) / kHuge * kHuge + kHuge;
+  void* region = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (region == MAP_FAILED) return false;
+  const uintptr_t aligned = (reinterpret_cast<uintptr_t>(region) + kHuge - 1) / kHuge * kHuge;
+  auto* base = reinterpret_cast<uint8_t*>(aligned);
+  // Before the first touch: with THP in "madvise" mode (the common default)
+  // the faults then allocate huge pages.
+  madvise(base, bytes - (aligned - reinterpret_cast<uintptr_t>(region)), MADV_HUGEPAGE);
+  // pread straight into the copy: one pass over the page cache, no faults
+  // on the file mapping.
+  for (size_t done = 0; done < size;) {
+    const ssize_t got = pread(fd_, base + done, std::min<size_t>(size - done, size_t{1} << 30),
+                              static_cast<off_t>(done));
+    if (got <= 0) {  // an error, or the file shrank since it was opened
+      if (got < 0 && errno == EINTR) continue;
+      munmap(region, bytes);
+      return false;
+    }
+    done += static_cast<size_t>(got);
+  }
+  munmap(const_cast<uint8_t*>(map_), size);
+  mprotect(region, bytes, PROT_READ);
+  map_ = base;
+  owned_ = region;
+  owned_bytes_ = bytes;
+  return true;
 }
 
 }  // namespace apex::gguf

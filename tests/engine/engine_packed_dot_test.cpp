@@ -11,6 +11,7 @@
 
 #include <bit>
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -98,12 +99,15 @@ TEST(RowDotSimd, EqualsScalarKernelBitForBit) {
   struct Kernel {
     TypeId type;
     float (*scalar)(const uint8_t*, const uint8_t*, int64_t);
+    int64_t n_in;
   };
-  const Kernel kernels[] = {{TypeId::Q8_0, dot_q8_0_q8_0},
-                            {TypeId::Q4_K, dot_q4_k_q8_k},
-                            {TypeId::Q6_K, dot_q6_k_q8_k}};
-  const int64_t n_in = 1024, n_rows = 23, n_tok = 5;
+  // Q8_0 rows of 35 blocks: four groups of eight and a tail of three.
+  const Kernel kernels[] = {{TypeId::Q8_0, dot_q8_0_q8_0, 1120},
+                            {TypeId::Q4_K, dot_q4_k_q8_k, 1024},
+                            {TypeId::Q6_K, dot_q6_k_q8_k, 1024}};
+  const int64_t n_rows = 23, n_tok = 5;
   for (const Kernel& k : kernels) {
+    const int64_t n_in = k.n_in;
     const quant::TypeTraits& tt = quant::traits(k.type);
     const RowDotFn fast = simd::row_dot_kernel(k.type);
     ASSERT_NE(fast, nullptr) << tt.name;
@@ -116,6 +120,20 @@ TEST(RowDotSimd, EqualsScalarKernelBitForBit) {
     const size_t row_bytes = static_cast<size_t>(n_in / tt.block_size) * tt.block_bytes;
     std::vector<uint8_t> wq(row_bytes * n_rows);
     tt.quantize(wf.data(), wq.data(), n_rows, n_in, nullptr);
+    // The last rows are random bytes (every quant and scale bit pattern a
+    // hostile file could hold), with a small finite fp16 d (and dmin).
+    std::mt19937 rng(11);
+    for (int64_t r = n_rows - 4; r < n_rows; ++r) {
+      uint8_t* row = wq.data() + static_cast<size_t>(r) * row_bytes;
+      for (size_t i = 0; i < row_bytes; ++i) row[i] = static_cast<uint8_t>(rng());
+      for (int64_t b = 0; b < n_in / tt.block_size; ++b) {
+        uint8_t* block = row + static_cast<size_t>(b) * tt.block_bytes;
+        const uint16_t d = 0x1C00 | static_cast<uint16_t>(rng() & 0x3FF);  // ~0.004-0.008
+        const size_t d_at = k.type == TypeId::Q6_K ? tt.block_bytes - 2 : 0;
+        std::memcpy(block + d_at, &d, 2);
+        if (k.type == TypeId::Q4_K) std::memcpy(block + 2, &d, 2);
+      }
+    }
     std::vector<float> x = random_values(n_in * n_tok, 5, 1.0f);
     for (int64_t i = 0; i < n_in; ++i) {
       x[static_cast<size_t>(i)] = -2.0f;  // the whole row at the negative end

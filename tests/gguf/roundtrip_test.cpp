@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <filesystem>
 
 #include "oracle_gguf.h"
 #include "test_support.h"
@@ -113,6 +114,46 @@ TEST(GgufRoundTrip, CustomAlignments) {
     expect_file_holds(path, c);
     expect_oracle_reads(path, c);
   }
+}
+
+TEST(GgufRoundTrip, ResidentCopyHoldsTheSameBytes) {
+  ScratchDir dir;
+  Content c = rich_content(/*apex_only=*/true);
+  const std::string path = dir.file("r.gguf");
+  ASSERT_TRUE(write_file(path, c.layout, c.spans()).ok());
+  c.layout.assign_offsets();
+  auto f = File::open(path);
+  ASSERT_TRUE(f.ok()) << f.message();
+  File& file = **f;
+  const uint8_t* mapped = file.bytes().data();
+  ASSERT_FALSE(file.resident());
+  ASSERT_TRUE(file.make_resident());
+  EXPECT_TRUE(file.resident());
+  EXPECT_NE(file.bytes().data(), mapped);  // the bytes moved
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(file.bytes().data()) % (2u << 20), 0u);  // huge-page aligned
+  const std::vector<uint8_t> on_disk = read_bytes(path);
+  ASSERT_EQ(file.bytes().size(), on_disk.size());
+  EXPECT_TRUE(std::equal(on_disk.begin(), on_disk.end(), file.bytes().begin()));
+  for (size_t i = 0; i < c.layout.tensors.size(); ++i) {
+    const auto bytes = file.tensor_data(file.tensors()[i]);
+    ASSERT_EQ(bytes.size(), c.data[i].size());
+    EXPECT_TRUE(std::equal(bytes.begin(), bytes.end(), c.data[i].begin())) << c.layout.tensors[i].name;
+  }
+  EXPECT_TRUE(file.make_resident());  // a second call changes nothing
+}
+
+TEST(GgufRoundTrip, ResidentCopyRefusesAFileTruncatedSinceOpen) {
+  ScratchDir dir;
+  Content c = rich_content(/*apex_only=*/true);
+  const std::string path = dir.file("r.gguf");
+  ASSERT_TRUE(write_file(path, c.layout, c.spans()).ok());
+  auto f = File::open(path);
+  ASSERT_TRUE(f.ok()) << f.message();
+  const uint8_t* mapped = (*f)->bytes().data();
+  std::filesystem::resize_file(path, (*f)->file_size() / 2);
+  EXPECT_FALSE((*f)->make_resident());
+  EXPECT_FALSE((*f)->resident());
+  EXPECT_EQ((*f)->bytes().data(), mapped);  // still the mapping
 }
 
 TEST(GgufRoundTrip, MetadataOnlyFile) {
