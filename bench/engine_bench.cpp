@@ -5,6 +5,7 @@
 //
 //   engine_bench MODEL.gguf [threads=2] [n_prompt=512] [n_gen=128]
 // APEX_BENCH_APEX_ONLY=1 skips the oracle (profiling apex alone).
+#include <sys/resource.h>
 #include <tbb/global_control.h>
 
 #include <chrono>
@@ -38,14 +39,22 @@ int main(int argc, char** argv) {
   std::vector<int32_t> prompt;
   for (int i = 0; i < n_prompt; ++i) prompt.push_back(1 + i * 7 % 200);
   std::vector<float> last;
+  auto faults = [] {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_minflt + ru.ru_majflt;
+  };
+  const long f0 = faults();
   auto t0 = Clock::now();
   if (!ctx.eval(prompt, nullptr, 512, &last)) return 1;
   auto t1 = Clock::now();
+  const long f1 = faults();
   for (int i = 0; i < n_gen; ++i) {
     const int32_t tok = 1 + (n_prompt + i) * 7 % 200;
     if (!ctx.eval(std::vector<int32_t>{tok}, nullptr, 1, &last)) return 1;
   }
   auto t2 = Clock::now();
+  std::fprintf(stderr, "apex page faults: prompt %ld, generation %ld\n", f1 - f0, faults() - f1);
   if (std::getenv("APEX_BENCH_APEX_ONLY")) {
     std::printf("apex pp %.1f tg %.2f\n", n_prompt / std::chrono::duration<double>(t1 - t0).count(),
                 n_gen / std::chrono::duration<double>(t2 - t1).count());

@@ -11,6 +11,7 @@
 // Shapes are written [rows][cols] with T = tokens in the batch.
 #include "engine/forward.h"
 
+#include <malloc.h>
 #include <tbb/parallel_for.h>
 
 #include <algorithm>
@@ -24,6 +25,21 @@
 
 namespace apex::engine {
 namespace {
+
+// A forward pass allocates its activation buffers afresh (tens of MiB per
+// layer for a 512-token batch). glibc hands allocations above its mmap
+// threshold to fresh mappings and gives freed memory back to the kernel, so
+// every layer would fault in and zero its buffers again (32k page faults for
+// one 512-token prompt of the benchmark model, slow under virtualisation).
+// Keeping freed memory in the heap makes later buffers reuse it.
+void keep_freed_memory() {
+  static const bool done = [] {
+    mallopt(M_MMAP_THRESHOLD, 1 << 30);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+    return true;
+  }();
+  (void)done;
+}
 
 void add_bias(float* x, const Weight& bias, int64_t n_tokens, int64_t n) {
   if (!bias) return;
@@ -188,7 +204,9 @@ Context::Context(const Model& model, int64_t n_ctx)
       cache_(model.config.n_layer, n_ctx > 0 ? n_ctx : model.config.n_ctx_train,
              model.config.cache_kv_dim > 0 ? model.config.cache_kv_dim : model.config.kv_dim(),
              model.config.cache_kv_dim > 0 ? model.config.cache_kv_dim : model.config.kv_dim_v()),
-      recurrent_(model.config) {}
+      recurrent_(model.config) {
+  keep_freed_memory();
+}
 
 Status Context::eval(std::span<const int32_t> tokens, std::vector<float>* logits, int64_t n_batch,
                      std::vector<float>* last_logits) {
