@@ -60,15 +60,20 @@ void mamba2_block(const ModelConfig& c, const LayerWeights& l, int layer, Recurr
     silu_row(&xbc[t * C], C);
   });
 
-  // The scan, per head over the batch's tokens in order; y[T][DI].
+  // The scan, per head over the batch's tokens in order; y[T][DI]. The
+  // state is kept [NH][DS][HD] (ggml keeps [NH][HD][DS]) so that the inner
+  // loop runs over HD independent rows side by side, each with ggml's
+  // operations in ggml's order (state j of row i, sums over j ascending):
+  // same values, without one long chain of dependent float adds per row.
   std::vector<float> y = buf(T * DI);
-  float* ssm = state.ssm(layer);  // [NH][HD][DS]
+  float* ssm = state.ssm(layer);  // [NH][DS][HD]
   const float* A = l.ssm_a.f32();
   const float* D = l.ssm_d.f32();
   const float* dt_bias = l.ssm_dt.f32();
   tbb::parallel_for(int64_t{0}, NH, [&](int64_t h) {
     const int64_t g = h / heads_per_group;
     float* s = ssm + h * HD * DS;
+    std::vector<float> x_dt(static_cast<size_t>(HD)), sum(static_cast<size_t>(HD));
     for (int64_t t = 0; t < T; ++t) {
       const float dt = softplus(zxbcdt[t * P + 2 * DI + 2 * NG * DS + h] + dt_bias[h]);
       const float dA = std::exp(dt * A[h]);
@@ -76,16 +81,21 @@ void mamba2_block(const ModelConfig& c, const LayerWeights& l, int layer, Recurr
       const float* B = &xbc[t * C + DI + g * DS];
       const float* Cm = &xbc[t * C + DI + NG * DS + g * DS];
       for (int64_t i = 0; i < HD; ++i) {
-        const float x_dt = xh[i] * dt;
-        float* si = s + i * DS;
-        float sum = 0.0f;
-        for (int64_t j = 0; j < DS; ++j) {
-          const float v = si[j] * dA + B[j] * x_dt;
-          sum += v * Cm[j];
-          si[j] = v;
-        }
-        y[t * DI + h * HD + i] = sum + xh[i] * D[h];
+        x_dt[i] = xh[i] * dt;
+        sum[i] = 0.0f;
       }
+      float* __restrict acc = sum.data();
+      const float* __restrict xd = x_dt.data();
+      for (int64_t j = 0; j < DS; ++j) {
+        float* __restrict sj = s + j * HD;
+        const float bj = B[j], cj = Cm[j];
+        for (int64_t i = 0; i < HD; ++i) {
+          const float v = sj[i] * dA + bj * xd[i];
+          acc[i] += v * cj;
+          sj[i] = v;
+        }
+      }
+      for (int64_t i = 0; i < HD; ++i) y[t * DI + h * HD + i] = sum[i] + xh[i] * D[h];
     }
   });
 
