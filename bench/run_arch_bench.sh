@@ -3,13 +3,15 @@
 # writes a synthetic F16 model of ARCH shaped like a small member of the
 # family (table below), apex quantize makes its Q4_K_M, and engine_bench runs
 # apex and the oracle's libllama (best CPU variant, APEX_ORACLE_CPU=best) on
-# that same file: pp512 and tg128 tokens/s, same threads, one run each.
+# that same file: pp512 and tg128 tokens/s, same threads; the engines
+# alternate RUNS times (default 3) and the row gives the medians.
 #
 #   bench/run_arch_bench.sh ARCH|all [WORKDIR] [THREADS] [BUILD_DIR]
 #
 # ARCH: qwen35moe gemma4 gpt-oss deepseek2 glm4moe nemotron_h_moe minimax-m2
 # olmoe. Models are kept in WORKDIR (named by arch and seed) and reused.
-# PP / TG override the prompt and generation lengths for a quick check.
+# PP / TG override the prompt and generation lengths for a quick check,
+# RUNS the number of alternating runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ARCHS=${1:?usage: bench/run_arch_bench.sh ARCH|all [WORKDIR] [THREADS] [BUILD_DIR]}
@@ -18,6 +20,7 @@ THREADS=${3:-2}
 BUILD=${4:-build/release}
 PP=${PP:-512}
 TG=${TG:-128}
+RUNS=${RUNS:-3}
 
 # Every model: hidden 1024 (deepseek2 1536), vocab 32000, context 4096 or
 # more, 8-12 blocks, 32-64 experts: 0.3-1 GB in F16.
@@ -64,6 +67,7 @@ mkdir -p "$WORK"
 if [[ ! -d $BUILD ]]; then cmake --preset release -G Ninja >/dev/null; fi
 cmake --build "$BUILD" -j "$THREADS" --target apex engine_bench >/dev/null
 export APEX_ORACLE_CPU=${APEX_ORACLE_CPU:-best}
+first=1
 for arch in $ARCHS; do
   MODEL=$WORK/arch-$arch-f16.gguf
   OUT=$WORK/arch-$arch-Q4_K_M.gguf
@@ -71,5 +75,7 @@ for arch in $ARCHS; do
   [[ -f $MODEL ]] || "$BUILD"/apex synth --arch "$arch" $(synth_flags "$arch") --vocab 32000 \
     --seed 7 --no-progress "$MODEL"
   [[ -f $OUT ]] || "$BUILD"/apex quantize --threads "$THREADS" --no-progress "$MODEL" "$OUT" Q4_K_M >/dev/null
-  "$BUILD"/bench/engine_bench "$OUT" "$THREADS" "$PP" "$TG"
+  "$BUILD"/bench/engine_bench "$OUT" "$THREADS" "$PP" "$TG" "$RUNS" 2>/dev/null |
+    if ((first)); then cat; else tail -n 1; fi
+  first=0
 done

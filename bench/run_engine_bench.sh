@@ -3,13 +3,15 @@
 # model made by apex synth (the quantize benchmark's shape), quantized by
 # apex to Q4_K_M (~0.9 GB) and Q8_0 (~1.5 GB); then engine_bench runs apex and
 # the oracle's libllama (best CPU variant, APEX_ORACLE_CPU=best) on each file:
-# pp512 and tg128 tokens/s, same threads, one run each.
+# pp512 and tg128 tokens/s, same threads; the engines alternate RUNS times
+# (default 3) and each row gives the medians.
 #   bench/run_engine_bench.sh [WORKDIR] [THREADS] [BUILD_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=${1:-/tmp/apex-bench}
 THREADS=${2:-2}
 BUILD=${3:-build/release}
+RUNS=${RUNS:-3}
 mkdir -p "$WORK"
 if [[ ! -d $BUILD ]]; then cmake --preset release -G Ninja >/dev/null; fi
 cmake --build "$BUILD" -j "$THREADS" --target apex engine_bench >/dev/null
@@ -23,6 +25,6 @@ done
 export APEX_ORACLE_CPU=${APEX_ORACLE_CPU:-best}
 first=1
 for ftype in Q4_K_M Q8_0; do
-  "$BUILD"/bench/engine_bench "$WORK/moe-2g-$ftype.gguf" "$THREADS" 512 128 | if ((first)); then cat; else tail -n 1; fi
+  "$BUILD"/bench/engine_bench "$WORK/moe-2g-$ftype.gguf" "$THREADS" 512 128 "$RUNS" 2>/dev/null | if ((first)); then cat; else tail -n 1; fi
   first=0
 done
