@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "engine/weights.h"
+#include "util/uninit.h"
 #include "quant/type_id.h"
 
 namespace apex::engine {
@@ -32,13 +33,14 @@ struct Activations {
   int64_t n_in = 0;
   int64_t n_rows = 0;
   size_t row_bytes = 0;
-  std::vector<uint8_t> raw;   // n_rows rows of `type` blocks (what fast kernels read)
-  std::vector<float> values;  // the same rows dequantized (what the generic path reads)
+  // Scratch written in full by prepare_activations (never zero-filled).
+  UninitVector<uint8_t> raw;   // n_rows rows of `type` blocks (what fast kernels read)
+  UninitVector<float> values;  // the same rows dequantized (what the generic path reads)
   // For weight types with a packed kernel (packed_rows.h): the rows as
   // interleaved int16, one float scale per block, Q8_K bsums.
-  std::vector<int16_t> q16;
-  std::vector<float> block_d;
-  std::vector<int16_t> bsums;
+  UninitVector<int16_t> q16;
+  UninitVector<float> block_d;
+  UninitVector<int16_t> bsums;
   int64_t n_blocks = 0;  // blocks per row (of block_d)
 
   const uint8_t* raw_row(int64_t t) const { return raw.data() + static_cast<size_t>(t) * row_bytes; }

@@ -140,8 +140,9 @@ void moe_experts(const ModelConfig& c, const LayerWeights& l, const float* x, in
   // go to matmul_batch together, so small batches (generation) take one
   // parallel loop for all up/gate products and one for all down products.
   const int64_t n_ff = l.up_exps.n_out, n_slots = n_tokens * k;
-  std::vector<float> expert_out(static_cast<size_t>(n_slots * n_embd));
-  std::vector<float> g(static_cast<size_t>(n_slots * n_ff)), u(g.size());
+  // Every slot row is written by exactly one expert's products.
+  UninitVector<float> expert_out(static_cast<size_t>(n_slots * n_embd));
+  UninitVector<float> g(static_cast<size_t>(n_slots * n_ff)), u(g.size());
   Activations ax, gx, dx;
   prepare_activations(l.up_exps.type, x, n_tokens, n_embd, n_embd, ax);
   const bool gate_same = l.gate_exps.type == l.up_exps.type;
