@@ -5,8 +5,12 @@
 // of 256 MiB (streaming from memory, as in a real model). Best of several
 // passes, as ns per 256 values and GB/s of weights read; the portable kernel
 // (quant_dot.h, the scalar reference) is printed beside the SIMD one.
+// Then the batched products (prompt processing): a 2048 x 2048 matrix times
+// 64 tokens through matmul (panel decoding + panel GEMM), one thread.
 //
 //   row_kernel_bench [passes=7]
+#include <tbb/global_control.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -17,6 +21,7 @@
 #include "engine/kernels_simd.h"
 #include "engine/matmul.h"
 #include "engine/quant_dot.h"
+#include "engine/weights.h"
 #include "quant/type_table.h"
 
 namespace {
@@ -79,6 +84,39 @@ int main(int argc, char** argv) {
       std::printf("| %s | %s | %.1f | %.1f | %.1f | %.2fx |\n", tt.name, bytes > (size_t{1} << 20) ? "256 MiB" : "512 KiB",
                   fast * per, static_cast<double>(w.size()) / fast * 1e-9, slow * per, slow / fast);
     }
+  }
+  // Batched: one thread, so the figure is the kernels' own.
+  tbb::global_control one(tbb::global_control::max_allowed_parallelism, 1);
+  const int64_t n_out = 2048, n_tok = 64;
+  std::printf("\n| type | batched %ldx%ld x %ld tokens, best ms | GMAC/s |\n|---|---|---|\n",
+              static_cast<long>(n_out), static_cast<long>(n_in), static_cast<long>(n_tok));
+  for (const Case& c : cases) {
+    const auto& tt = apex::quant::traits(c.type);
+    const size_t row_bytes = static_cast<size_t>(n_in / tt.block_size) * tt.block_bytes;
+    std::vector<float> wf(static_cast<size_t>(n_in * n_out));
+    for (float& v : wf) v = 0.05f * dist(rng);
+    std::vector<uint8_t> wq(row_bytes * static_cast<size_t>(n_out));
+    tt.quantize(wf.data(), wq.data(), n_out, n_in, nullptr);
+    apex::engine::Weight w;
+    w.data = wq.data();
+    w.type = c.type;
+    w.n_in = n_in;
+    w.n_out = n_out;
+    w.row_bytes = row_bytes;
+    w.name = "bench";
+    std::vector<float> xs(static_cast<size_t>(n_in * n_tok));
+    for (float& v : xs) v = dist(rng);
+    apex::engine::Activations act;
+    apex::engine::prepare_activations(c.type, xs.data(), n_tok, n_in, n_in, act);
+    std::vector<float> y(static_cast<size_t>(n_out * n_tok));
+    double best = 1e30;
+    for (int p = 0; p < passes; ++p) {
+      const auto t0 = std::chrono::steady_clock::now();
+      apex::engine::matmul(w, 0, act, y.data(), n_out);
+      best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      sink += y[0];
+    }
+    std::printf("| %s | %.2f | %.1f |\n", tt.name, best * 1e3, static_cast<double>(n_out * n_in * n_tok) / best * 1e-9);
   }
   return sink == 12345.0f ? 1 : 0;
 }
