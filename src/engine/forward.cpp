@@ -71,7 +71,6 @@ void forward(const Model& model, KvCache& cache, const int32_t* tokens, int64_t 
 
   std::vector<float> h = buf(T * E), q = buf(T * QD), k = buf(T * KVD), v = buf(T * KVD);
   std::vector<float> attn = buf(T * QD), y = buf(T * E);
-  Activations act;
   for (int il = 0; il < c.n_layer; ++il) {
     const LayerWeights& l = w.layers[static_cast<size_t>(il)];
 
@@ -79,18 +78,7 @@ void forward(const Model& model, KvCache& cache, const int32_t* tokens, int64_t 
     // h = rmsnorm(x) * attn_norm
     for (int64_t t = 0; t < T; ++t) rms_norm(&x[t * E], l.attn_norm.f32(), c.rms_eps, E, &h[t * E]);
     // q[T][QD] = h Wq, k[T][KVD] = h Wk, v[T][KVD] = h Wv (+ biases)
-    observe(observer, l.wq, h.data(), T);
-    observe(observer, l.wk, h.data(), T);
-    observe(observer, l.wv, h.data(), T);
-    prepare_activations(l.wq.type, h.data(), T, E, E, act);
-    matmul(l.wq, 0, act, q.data(), QD);
-    if (l.wk.type != l.wq.type) prepare_activations(l.wk.type, h.data(), T, E, E, act);
-    matmul(l.wk, 0, act, k.data(), KVD);
-    if (l.wv.type != l.wk.type) prepare_activations(l.wv.type, h.data(), T, E, E, act);
-    matmul(l.wv, 0, act, v.data(), KVD);
-    add_bias(q.data(), l.bq, T, QD);
-    add_bias(k.data(), l.bk, T, KVD);
-    add_bias(v.data(), l.bv, T, KVD);
+    project_qkv(l, h.data(), T, observer, q.data(), k.data(), v.data());
     // Per head: optional RMS norm (qk_norm), then RoPE at the token's position.
     tbb::parallel_for(int64_t{0}, T, [&](int64_t t) {
       for (int hh = 0; hh < c.n_head; ++hh) {
@@ -123,6 +111,25 @@ void forward(const Model& model, KvCache& cache, const int32_t* tokens, int64_t 
   }
 
   output_logits(model, x.data(), T, last_only, logits, observer);
+}
+
+void project_qkv(const LayerWeights& l, const float* h, int64_t T, MatmulObserver* observer, float* q,
+                 float* k, float* v) {
+  const Weight* w[3] = {&l.wq, &l.wk, &l.wv};
+  const Weight* bias[3] = {&l.bq, &l.bk, &l.bv};
+  float* out[3] = {q, k, v};
+  // One conversion of h per distinct weight type.
+  Activations act[3];
+  std::vector<MatmulJob> jobs;
+  for (int i = 0; i < 3; ++i) {
+    observe(observer, *w[i], h, T);
+    int same = 0;  // the first projection of this type
+    while (w[same]->type != w[i]->type) ++same;
+    if (same == i) prepare_activations(w[i]->type, h, T, w[i]->n_in, w[i]->n_in, act[i]);
+    jobs.push_back({w[i], 0, &act[same], nullptr, T, out[i], w[i]->n_out, nullptr});
+  }
+  matmul_batch(jobs);
+  for (int i = 0; i < 3; ++i) add_bias(out[i], *bias[i], T, w[i]->n_out);
 }
 
 void embed_tokens(const Model& model, const int32_t* tokens, int64_t T, float* x) {

@@ -98,5 +98,12 @@ void embed_tokens(const Model& model, const int32_t* tokens, int64_t n_tokens, f
 // the last when last_only; nothing when logits is null.
 void output_logits(const Model& model, const float* x, int64_t n_tokens, bool last_only,
                    float* logits, MatmulObserver* observer);
+// The attention projections of h[n_tokens][n_in]: q = h Wq, k = h Wk,
+// v = h Wv, each row as wide as its weight's output (q may hold a gate
+// beside the queries), plus attn_{q,k,v}.bias where the layer has them. h
+// is converted once per weight type and the three products share one
+// parallel loop; the observer sees h for each.
+void project_qkv(const LayerWeights& l, const float* h, int64_t n_tokens, MatmulObserver* observer,
+                 float* q, float* k, float* v);
 
 }  // namespace apex::engine

@@ -23,34 +23,13 @@
 namespace apex::engine {
 namespace {
 
-void add_bias(float* x, const Weight& bias, int64_t T, int64_t n) {
-  if (!bias) return;
-  for (int64_t t = 0; t < T; ++t) {
-    for (int64_t i = 0; i < n; ++i) x[t * n + i] += bias.f32()[i];
-  }
-}
-
 void attention_block(const ModelConfig& c, const LayerWeights& l, KvCache& cache, int il,
                      const float* h, int64_t T, int64_t pos0, float* out,
                      MatmulObserver* observer) {
   const int64_t E = c.n_embd, HD = c.head_dim, QD = c.q_dim(), KVD = c.kv_dim();
   auto buf = [](int64_t n) { return std::vector<float>(static_cast<size_t>(n)); };
   std::vector<float> q = buf(T * QD), k = buf(T * KVD), v = buf(T * KVD), attn = buf(T * QD);
-  if (observer != nullptr) {
-    observer->on_matmul(l.wq, -1, h, T);
-    observer->on_matmul(l.wk, -1, h, T);
-    observer->on_matmul(l.wv, -1, h, T);
-  }
-  Activations act;
-  prepare_activations(l.wq.type, h, T, E, E, act);
-  matmul(l.wq, 0, act, q.data(), QD);
-  if (l.wk.type != l.wq.type) prepare_activations(l.wk.type, h, T, E, E, act);
-  matmul(l.wk, 0, act, k.data(), KVD);
-  if (l.wv.type != l.wk.type) prepare_activations(l.wv.type, h, T, E, E, act);
-  matmul(l.wv, 0, act, v.data(), KVD);
-  add_bias(q.data(), l.bq, T, QD);
-  add_bias(k.data(), l.bk, T, KVD);
-  add_bias(v.data(), l.bv, T, KVD);
+  project_qkv(l, h, T, observer, q.data(), k.data(), v.data());
   // NEOX pairs (i, i + n_rot/2) of the first n_rot dimensions; the rest of
   // the head passes through, as ggml_rope_ext with n_dims = n_rot does.
   tbb::parallel_for(int64_t{0}, T, [&](int64_t t) {

@@ -138,21 +138,7 @@ void attention_block(const ModelConfig& c, const LayerWeights& l, KvCache& cache
   const int64_t E = c.n_embd, HD = c.head_dim, QD = c.q_dim(), KVD = c.kv_dim();
   auto buf = [](int64_t n) { return std::vector<float>(static_cast<size_t>(n)); };
   std::vector<float> q = buf(T * QD), k = buf(T * KVD), v = buf(T * KVD), attn = buf(T * QD);
-  if (observer != nullptr) {
-    observer->on_matmul(l.wq, -1, h, T);
-    observer->on_matmul(l.wk, -1, h, T);
-    observer->on_matmul(l.wv, -1, h, T);
-  }
-  Activations act;
-  prepare_activations(l.wq.type, h, T, E, E, act);
-  matmul(l.wq, 0, act, q.data(), QD);
-  if (l.wk.type != l.wq.type) prepare_activations(l.wk.type, h, T, E, E, act);
-  matmul(l.wk, 0, act, k.data(), KVD);
-  if (l.wv.type != l.wk.type) prepare_activations(l.wv.type, h, T, E, E, act);
-  matmul(l.wv, 0, act, v.data(), KVD);
-  add_rows(q.data(), l.bq.f32(), T, QD);
-  add_rows(k.data(), l.bk.f32(), T, KVD);
-  add_rows(v.data(), l.bv.f32(), T, KVD);
+  project_qkv(l, h, T, observer, q.data(), k.data(), v.data());  // with gpt-oss's biases
   tbb::parallel_for(int64_t{0}, T, [&](int64_t t) {
     for (int hh = 0; hh < c.n_head; ++hh) {
       rope_ext(&q[t * QD + hh * HD], HD, pos0 + t, c.arch->rope, c.rope_freq_base,

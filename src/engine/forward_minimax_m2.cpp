@@ -47,19 +47,8 @@ void attention_block(const ModelConfig& c, const LayerWeights& l, KvCache& cache
   const int64_t E = c.n_embd, HD = c.head_dim, QD = c.q_dim(), KVD = c.kv_dim();
   auto buf = [](int64_t n) { return std::vector<float>(static_cast<size_t>(n)); };
   std::vector<float> q = buf(T * QD), k = buf(T * KVD), v = buf(T * KVD), attn = buf(T * QD);
-  if (observer != nullptr) {
-    observer->on_matmul(l.wq, -1, h, T);
-    observer->on_matmul(l.wk, -1, h, T);
-    observer->on_matmul(l.wv, -1, h, T);
-  }
   // q[T][QD] = h Wq, k[T][KVD] = h Wk, v[T][KVD] = h Wv
-  Activations act;
-  prepare_activations(l.wq.type, h, T, E, E, act);
-  matmul(l.wq, 0, act, q.data(), QD);
-  if (l.wk.type != l.wq.type) prepare_activations(l.wk.type, h, T, E, E, act);
-  matmul(l.wk, 0, act, k.data(), KVD);
-  if (l.wv.type != l.wk.type) prepare_activations(l.wv.type, h, T, E, E, act);
-  matmul(l.wv, 0, act, v.data(), KVD);
+  project_qkv(l, h, T, observer, q.data(), k.data(), v.data());
   tbb::parallel_for(int64_t{0}, T, [&](int64_t t) {
     float* qt = &q[t * QD];
     float* kt = &k[t * KVD];

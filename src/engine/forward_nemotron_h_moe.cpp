@@ -138,18 +138,7 @@ void plain_attention(const ModelConfig& c, const LayerWeights& l, KvCache& cache
   const int64_t QD = c.q_dim(), KVD = c.kv_dim();
   auto buf = [](int64_t n) { return std::vector<float>(static_cast<size_t>(n)); };
   std::vector<float> q = buf(T * QD), k = buf(T * KVD), v = buf(T * KVD), attn = buf(T * QD);
-  if (observer != nullptr) {
-    observer->on_matmul(l.wq, -1, h, T);
-    observer->on_matmul(l.wk, -1, h, T);
-    observer->on_matmul(l.wv, -1, h, T);
-  }
-  Activations act;
-  prepare_activations(l.wq.type, h, T, c.n_embd, c.n_embd, act);
-  matmul(l.wq, 0, act, q.data(), QD);
-  if (l.wk.type != l.wq.type) prepare_activations(l.wk.type, h, T, c.n_embd, c.n_embd, act);
-  matmul(l.wk, 0, act, k.data(), KVD);
-  if (l.wv.type != l.wk.type) prepare_activations(l.wv.type, h, T, c.n_embd, c.n_embd, act);
-  matmul(l.wv, 0, act, v.data(), KVD);
+  project_qkv(l, h, T, observer, q.data(), k.data(), v.data());
   for (int64_t t = 0; t < T; ++t) cache.store(il, pos0 + t, &k[t * KVD], &v[t * KVD]);
   attention(c, cache, il, q.data(), T, pos0, attn.data());
   if (observer != nullptr) observer->on_matmul(l.wo, -1, attn.data(), T);

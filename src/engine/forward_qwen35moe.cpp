@@ -53,18 +53,8 @@ void gated_attention(const ModelConfig& c, const LayerWeights& l, KvCache& cache
   auto buf = [](int64_t n) { return std::vector<float>(static_cast<size_t>(n)); };
   std::vector<float> qg = buf(T * 2 * QD), q = buf(T * QD), gate = buf(T * QD);
   std::vector<float> k = buf(T * KVD), v = buf(T * KVD), attn = buf(T * QD);
-  if (observer != nullptr) {
-    observer->on_matmul(l.wq, -1, h, T);
-    observer->on_matmul(l.wk, -1, h, T);
-    observer->on_matmul(l.wv, -1, h, T);
-  }
-  Activations act;
-  prepare_activations(l.wq.type, h, T, c.n_embd, c.n_embd, act);
-  matmul(l.wq, 0, act, qg.data(), 2 * QD);
-  if (l.wk.type != l.wq.type) prepare_activations(l.wk.type, h, T, c.n_embd, c.n_embd, act);
-  matmul(l.wk, 0, act, k.data(), KVD);
-  if (l.wv.type != l.wk.type) prepare_activations(l.wv.type, h, T, c.n_embd, c.n_embd, act);
-  matmul(l.wv, 0, act, v.data(), KVD);
+  // qg[T][2 QD]: per head, the queries and their gate.
+  project_qkv(l, h, T, observer, qg.data(), k.data(), v.data());
   tbb::parallel_for(int64_t{0}, T, [&](int64_t t) {
     for (int hh = 0; hh < c.n_head; ++hh) {
       // Row layout of the gated projection: per head, HD query values then
