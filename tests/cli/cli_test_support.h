@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "support/temp_dir.h"
+
 namespace apex::testing {
 
 struct RunResult {
@@ -23,9 +25,7 @@ struct RunResult {
 
 // A folder of this test process's own under the system temp dir.
 inline std::filesystem::path cli_scratch(const std::string& tag) {
-  std::filesystem::path p = std::filesystem::temp_directory_path() / (tag + "_" + std::to_string(getpid()));
-  std::filesystem::create_directories(p);
-  return p;
+  return apex::test_support::process_scratch(tag);  // removed when the test process exits
 }
 
 inline std::string slurp(const std::filesystem::path& p) {

@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "task_oracle_support.h"
+#include "support/temp_dir.h"
 
 namespace {
 
@@ -22,9 +23,7 @@ struct RunResult {
 
 fs::path scratch() {
   static fs::path d = [] {
-    fs::path p = fs::temp_directory_path() / ("apex_tasks_cli_" + std::to_string(getpid()));
-    fs::create_directories(p);
-    return p;
+    return apex::test_support::process_scratch("apex_tasks_cli");  // removed at exit
   }();
   return d;
 }

@@ -38,6 +38,7 @@
 #include "pipeline/quantize_model.h"
 #include "plan/ftype.h"
 #include "quant/type_table.h"
+#include "support/temp_dir.h"
 
 namespace apex::imatrix {
 namespace {
@@ -52,21 +53,10 @@ constexpr int kChunks = 3;
 
 fs::path scratch() {
   static fs::path d = [] {
-    fs::path p = fs::temp_directory_path() / ("apex_imatrix_collect_" + std::to_string(getpid()));
-    fs::create_directories(p);
-    return p;
+    return apex::test_support::process_scratch("apex_imatrix_collect");  // removed at exit
   }();
   return d;
 }
-
-// The quantized files are tens of MB: remove them when the binary exits.
-struct RemoveScratch {
-  fs::path dir = scratch();  // constructed first, so it outlives this object
-  ~RemoveScratch() {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
-} remove_scratch_at_exit;
 
 std::string read_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -17,6 +17,7 @@
 #include "pipeline/quantize_model.h"
 #include "plan/ftype.h"
 #include "synth/synth.h"
+#include "support/temp_dir.h"
 
 namespace apex::pipeline {
 namespace {
@@ -25,9 +26,7 @@ namespace fs = std::filesystem;
 
 fs::path scratch() {
   static fs::path dir = [] {
-    fs::path d = fs::temp_directory_path() / fmt::format("apex_gptoss_quant_{}", getpid());
-    fs::create_directories(d);
-    return d;
+    return apex::test_support::process_scratch("apex_gptoss_quant");  // removed at exit
   }();
   return dir;
 }

@@ -22,6 +22,7 @@
 #include "plan/profile.h"
 #include "quant/type_table.h"
 #include "synth/synth.h"
+#include "support/temp_dir.h"
 
 namespace apex::pipeline {
 namespace {
@@ -30,9 +31,7 @@ namespace fs = std::filesystem;
 
 fs::path scratch_dir() {
   static fs::path dir = [] {
-    fs::path d = fs::temp_directory_path() / fmt::format("apex_profile_oracle_{}", getpid());
-    fs::create_directories(d);
-    return d;
+    return apex::test_support::process_scratch("apex_profile_oracle");  // removed at exit
   }();
   return dir;
 }

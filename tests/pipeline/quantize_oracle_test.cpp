@@ -19,6 +19,7 @@
 #include "quant/type_table.h"
 #include "synth/random_imatrix.h"
 #include "synth/synth.h"
+#include "support/temp_dir.h"
 
 namespace apex::pipeline {
 namespace {
@@ -27,9 +28,7 @@ namespace fs = std::filesystem;
 
 fs::path scratch_dir() {
   static fs::path dir = [] {
-    fs::path d = fs::temp_directory_path() / fmt::format("apex_quantize_oracle_{}", getpid());
-    fs::create_directories(d);
-    return d;
+    return apex::test_support::process_scratch("apex_quantize_oracle");  // removed at exit
   }();
   return dir;
 }

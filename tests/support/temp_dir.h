@@ -5,9 +5,11 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <string>
 #include <system_error>
+#include <vector>
 
 namespace apex::test_support {
 
@@ -31,5 +33,29 @@ class TempDir {
   std::filesystem::path path_;
   static inline int counter_ = 0;
 };
+
+// A folder shared by the tests of one process (fixture files made once):
+// TMPDIR/<tag>_<pid>, made on first use and removed when the process exits,
+// so that repeated test runs do not fill the disk (ctest runs every test in
+// a process of its own).
+inline std::filesystem::path process_scratch(const std::string& tag) {
+  struct Folders {
+    std::vector<std::filesystem::path> paths;
+    ~Folders() {
+      for (const auto& p : paths) {
+        std::error_code ec;
+        std::filesystem::remove_all(p, ec);
+      }
+    }
+  };
+  static Folders folders;
+  const std::filesystem::path p =
+      std::filesystem::temp_directory_path() / (tag + "_" + std::to_string(::getpid()));
+  if (std::find(folders.paths.begin(), folders.paths.end(), p) == folders.paths.end()) {
+    std::filesystem::create_directories(p);
+    folders.paths.push_back(p);
+  }
+  return p;
+}
 
 }  // namespace apex::test_support
