@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <tuple>
 
 #include "engine/matmul.h"
@@ -83,21 +85,36 @@ Result<Weight> find_weight_f32(const gguf::File& f, const std::string& name, int
   return Registry(f).get_f32(name, n, required);
 }
 
+namespace {
+
+// Memory the kernel could hand out now without swapping (MemAvailable:
+// free pages plus reclaimable cache), or the physical memory when
+// /proc/meminfo cannot be read.
+uint64_t available_memory() {
+  std::ifstream in("/proc/meminfo");
+  for (std::string line; std::getline(in, line);) {
+    unsigned long long kib = 0;
+    if (std::sscanf(line.c_str(), "MemAvailable: %llu kB", &kib) == 1) return kib * 1024;
+  }
+  return static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Model>> load_model(const std::string& path) {
   auto file = gguf::File::open(path);
   if (!file) return file.error();
   auto model = std::make_unique<Model>();
   model->file = std::move(*file);
   // Every weight is read on every forward pass. When the file fits in half
-  // the machine's memory, hold it in anonymous huge pages (1.1-1.2x faster
-  // generation here than 4 KiB page-cache pages: fewer TLB misses, which
-  // virtual machines pay dearly); larger files stay mapped, pages coming
-  // and going with the page cache. Before any tensor is looked up: the
-  // bytes move.
+  // the memory available now, hold it in anonymous huge pages (1.1-1.4x
+  // faster generation here than 4 KiB page-cache pages: fewer TLB misses,
+  // which virtual machines pay dearly); larger files stay mapped, pages
+  // coming and going with the page cache. Before any tensor is looked up:
+  // the bytes move.
   std::error_code ec;
   const auto bytes = static_cast<uint64_t>(std::filesystem::file_size(path, ec));
-  const auto memory = static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
-  if (!ec && bytes < memory / 2 && !model->file->make_resident()) model->file->populate();
+  if (!ec && bytes < available_memory() / 2 && !model->file->make_resident()) model->file->populate();
   auto cfg = read_config(*model->file);
   if (!cfg) return cfg.error();
   model->config = *cfg;
